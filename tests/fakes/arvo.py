@@ -1,0 +1,670 @@
+"""Fake Arvo: the part of Arvo's REST API that work-life feedback uses (spec: arvo-api.md).
+
+Runs as a real HTTP server with in-memory state, so the arvo_adapter is exercised over the
+wire, including Arvo's unpleasant habits: slowness, 5xx during maintenance, 404 when no
+survey exists and *no* idempotency by ``request_id`` (a retry makes a second code; the
+request log lets tests count such duplicates).
+
+API base: ``{root}/api/`` with HTTP basic auth. Test control API: ``{root}/_fake/`` (no
+auth). Validity rule used for bundles (rules.md W2, simplified as documented in
+``bundle_validity``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+__all__ = [
+    "NIPPU_STATUSES",
+    "ArvoError",
+    "ArvoState",
+    "bundle_validity",
+    "create_app",
+    "niputuspvm_for",
+]
+
+API_PREFIX = "/api/tyoelamapalaute/v1"
+
+NIPPU_STATUSES = frozenset(
+    {
+        "odottaa_lahetysta",
+        "lahetetty",
+        "lahetys_epaonnistunut",
+        "bounced",
+        "ei_kelvollisia_yhteystietoja",
+        "vastausaika_loppunut_ennen_lahetysta",
+        "vastausaika_loppunut_ennen_muistutusta",
+        "vastattu",
+    }
+)
+SOPIMUSTYYPIT = frozenset({"koulutussopimus", "oppisopimus"})
+OPPISOPIMUKSEN_PERUSTAT = frozenset({"01", "02"})
+
+_OID_RE = re.compile(r"^\d+(\.\d+)+$")
+_YTUNNUS_RE = re.compile(r"^\d{7}-\d$")
+_TUNNISTE_RE = re.compile(r"^[a-z0-9_-]+$")
+# Arvo-like answer codes: upper case, no easily confused characters.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXY3456789"
+_CODE_LENGTH = 8
+
+
+class ArvoError(Exception):
+    """An API error answered as ``{"errors": [...]}`` with the given HTTP status."""
+
+    def __init__(self, status: int, errors: list[str]) -> None:
+        super().__init__(f"{status}: {errors}")
+        self.status = status
+        self.errors = errors
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def niputuspvm_for(loppupvm: date) -> date:
+    """Statutory bundling date by the default half-monthly policy (rules.md D1)."""
+    if loppupvm.day <= 15:
+        return loppupvm.replace(day=16)
+    if loppupvm.month == 12:
+        return date(loppupvm.year + 1, 1, 1)
+    return date(loppupvm.year, loppupvm.month + 1, 1)
+
+
+def bundle_validity(alkupvm: date, niputuspvm: date | None) -> date:
+    """Last answer day: 30 days from ``alkupvm`` inclusive, at most niputuspvm + 59 (W2).
+
+    Simplification: the fake only knows the jaksot' end dates, so niputuspvm is derived
+    with the default D1 policy from the latest ``tyopaikkajakson_loppupvm`` of the
+    bundle's codes; without dates only the 30-day rule applies.
+    """
+    loppu = alkupvm + timedelta(days=29)
+    if niputuspvm is not None:
+        loppu = min(loppu, niputuspvm + timedelta(days=59))
+    return loppu
+
+
+def _today() -> date:
+    """Today, honouring ``CLOCK_TODAY`` like our services do."""
+    override = os.environ.get("CLOCK_TODAY")
+    return date.fromisoformat(override) if override else date.today()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    """Collects every problem of a request body, so one 400 lists them all (as Arvo does)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.errors: list[str] = []
+
+    def _get(self, name: str, required: bool) -> tuple[bool, Any]:
+        if name not in self.body or self.body[name] is None:
+            if required:
+                self.errors.append(f"{name}: required")
+            return False, None
+        return True, self.body[name]
+
+    def string(
+        self, name: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
+    ) -> str | None:
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.errors.append(f"{name}: must be a non-empty string")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.errors.append(f"{name}: invalid format {value!r}")
+            return None
+        return value
+
+    def choice(self, name: str, allowed: frozenset[str], *, required: bool = True) -> str | None:
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if value not in allowed:
+            self.errors.append(f"{name}: must be one of {sorted(allowed)}, got {value!r}")
+            return None
+        return str(value)
+
+    def day(self, name: str, *, required: bool = True) -> date | None:
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.errors.append(f"{name}: must be a date YYYY-MM-DD, got {value!r}")
+        return None
+
+    def uuid(self, name: str) -> str | None:
+        value = self.string(name)
+        if value is None:
+            return None
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            self.errors.append(f"{name}: must be a UUID, got {value!r}")
+            return None
+        return value
+
+    def string_list(self, name: str, *, required: bool = True) -> list[str] | None:
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.errors.append(f"{name}: must be a list of non-empty strings")
+            return None
+        return value
+
+    def percentage(self, name: str) -> None:
+        present, value = self._get(name, required=False)
+        if present and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100
+        ):
+            self.errors.append(f"{name}: must be an integer 1-100 or null, got {value!r}")
+
+    def obj(self, name: str, *, required: bool = True) -> dict[str, Any] | None:
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if not isinstance(value, dict):
+            self.errors.append(f"{name}: must be an object")
+            return None
+        return value
+
+    def order(self, first: str, a: date | None, second: str, b: date | None) -> None:
+        if a is not None and b is not None and a > b:
+            self.errors.append(f"{first} is after {second}")
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ArvoError(400, self.errors)
+
+
+def _check_vastaajatunnus(body: dict[str, Any], *, partial: bool) -> None:
+    """Validate a code's background data; ``partial`` (PATCH) checks only present fields."""
+    c = _Checker(body)
+    req = not partial
+    if not partial:
+        c.uuid("request_id")
+    c.string("koulutustoimija_oid", required=req, pattern=_OID_RE)
+    c.string("oppilaitos_oid", required=req, pattern=_OID_RE)
+    c.string("toimipiste_oid", required=False, pattern=_OID_RE)
+    c.string("tyonantaja", required=req, pattern=_YTUNNUS_RE)
+    c.string("tyopaikka", required=req)
+    c.string("tyopaikka_normalisoitu", required=req)
+    c.string("tutkintotunnus", required=req)
+    c.string("tutkinnon_osa", required=False)
+    c.string("paikallinen_tutkinnon_osa", required=False)
+    c.string_list("tutkintonimike", required=req)
+    c.string_list("osaamisala", required=req)
+    alku = c.day("tyopaikkajakson_alkupvm", required=req)
+    loppu = c.day("tyopaikkajakson_loppupvm", required=req)
+    c.order("tyopaikkajakson_alkupvm", alku, "tyopaikkajakson_loppupvm", loppu)
+    c.day("rahoituskausi_pvm", required=req)
+    c.percentage("osa_aikaisuus")
+    sopimustyyppi = c.choice("sopimustyyppi", SOPIMUSTYYPIT, required=req)
+    perusta = c.choice("oppisopimuksen_perusta", OPPISOPIMUKSEN_PERUSTAT, required=False)
+    if perusta is not None and sopimustyyppi == "koulutussopimus":
+        c.errors.append("oppisopimuksen_perusta: only for sopimustyyppi oppisopimus")
+    v_alku = c.day("vastaamisajan_alkupvm", required=req)
+    v_loppu = c.day("vastaamisajan_loppupvm", required=req)
+    c.order("vastaamisajan_alkupvm", v_alku, "vastaamisajan_loppupvm", v_loppu)
+    c.obj("metatiedot", required=False)
+    c.raise_if_any()
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Code:
+    """One answer code (vastaajatunnus)."""
+
+    tunnus: str
+    request_id: str | None
+    data: dict[str, Any]
+    created_at: str = field(default_factory=_now)
+    deleted: bool = False
+    nippu: str | None = None
+    patches: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Bundle:
+    """One bundle link (nippu)."""
+
+    tunniste: str
+    request_id: str | None
+    data: dict[str, Any]
+    tunnukset: list[str]
+    nippulinkki: str
+    voimassa_alkupvm: str
+    voimassa_loppupvm: str
+    niputuspvm: str | None
+    tila: str | None = None
+    vastattu: bool = False
+    created_at: str = field(default_factory=_now)
+    deleted_at: str | None = None
+    patches: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TpkLink:
+    """One workplace-survey (TPK) link."""
+
+    tunnus: str
+    request_id: str | None
+    data: dict[str, Any]
+    kysely_linkki: str
+    voimassa_loppupvm: str
+    vastattu: bool = False
+    created_at: str = field(default_factory=_now)
+
+
+@dataclass
+class LogEntry:
+    """One API call as seen by the fake (control calls are not logged)."""
+
+    seq: int
+    method: str
+    path: str
+    request_id: str | None
+    status: int | None = None
+    at: str = field(default_factory=_now)
+
+
+@dataclass
+class ArvoState:
+    """All in-memory state plus the simulated misbehaviour; ``reset`` restores defaults."""
+
+    codes: dict[str, Code] = field(default_factory=dict)
+    bundles: dict[str, Bundle] = field(default_factory=dict)
+    deleted_bundles: list[Bundle] = field(default_factory=list)
+    tpk: dict[str, TpkLink] = field(default_factory=dict)
+    log: list[LogEntry] = field(default_factory=list)
+    no_survey: set[str] = field(default_factory=set)
+    maintenance: bool = False
+    latency: float = 0.0
+    fail_next: int = 0
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def new_code(self) -> str:
+        """A fresh code, unique across answer codes and TPK codes."""
+        while True:
+            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+            if code not in self.codes and code not in self.tpk:
+                return code
+
+    def live_code(self, tunnus: str) -> Code:
+        code = self.codes.get(tunnus)
+        if code is None or code.deleted:
+            raise ArvoError(404, [f"vastaajatunnus {tunnus} not found"])
+        return code
+
+    def live_bundle(self, tunniste: str) -> Bundle:
+        bundle = self.bundles.get(tunniste)
+        if bundle is None:
+            raise ArvoError(404, [f"nippu {tunniste} not found"])
+        return bundle
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, JSON-ready, for ``GET /_fake/state``."""
+        return {
+            "codes": [asdict(c) for c in self.codes.values()],
+            "bundles": [asdict(b) for b in self.bundles.values()],
+            "deleted_bundles": [asdict(b) for b in self.deleted_bundles],
+            "tpk": [asdict(t) for t in self.tpk.values()],
+            "requests": [asdict(e) for e in self.log],
+            "no_survey": sorted(self.no_survey),
+            "maintenance": self.maintenance,
+            "latency": self.latency,
+            "fail_next": self.fail_next,
+        }
+
+
+# --------------------------------------------------------------------------- app
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def _object_body(request: Request) -> dict[str, Any]:
+    body = _json_body(await request.body())
+    if not isinstance(body, dict):
+        raise ArvoError(400, ["request body must be a JSON object"])
+    return body
+
+
+def _error(status: int, errors: list[str], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=status, headers=headers)
+
+
+def _authorized(request: Request, user: str, password: str) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return False
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    got_user, sep, got_password = decoded.partition(":")
+    return bool(sep) and (
+        secrets.compare_digest(got_user.encode(), user.encode())
+        & secrets.compare_digest(got_password.encode(), password.encode())
+    )
+
+
+def create_app(
+    user: str = "arvo", password: str = "arvo", public_url: str | None = None
+) -> FastAPI:
+    """Build a fresh fake Arvo; state is at ``app.state.arvo`` (an :class:`ArvoState`).
+
+    ``public_url`` is the root used in links (``{root}/v/<tunniste>``); by default the
+    URL the request came to, e.g. ``http://127.0.0.1:8090``.
+    """
+    state = ArvoState()
+    app = FastAPI(title="Fake Arvo", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.arvo = state
+
+    def link(request: Request, tunniste: str) -> str:
+        root = (public_url or str(request.base_url)).rstrip("/")
+        return f"{root}/v/{tunniste}"
+
+    @app.exception_handler(ArvoError)
+    async def _arvo_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ArvoError)
+        return _error(exc.status, exc.errors)
+
+    @app.middleware("http")
+    async def _gate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Latency, maintenance (503), injected failures (500) and basic auth, in that order."""
+        if not request.url.path.startswith("/api/"):
+            return await call_next(request)
+        body = _json_body(await request.body())
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        entry = LogEntry(
+            seq=len(state.log) + 1,
+            method=request.method,
+            path=request.url.path.removeprefix("/api/"),
+            request_id=request_id if isinstance(request_id, str) else None,
+        )
+        state.log.append(entry)
+        if state.latency > 0:
+            await asyncio.sleep(state.latency)
+        response: Response
+        if state.maintenance:
+            response = _error(503, ["Arvo is under maintenance"], {"Retry-After": "60"})
+        elif state.fail_next > 0:
+            state.fail_next -= 1
+            response = _error(500, ["simulated internal error"])
+        elif not _authorized(request, user, password):
+            response = _error(401, ["unauthorized"], {"WWW-Authenticate": 'Basic realm="arvo"'})
+        else:
+            response = await call_next(request)
+        entry.status = response.status_code
+        return response
+
+    api = APIRouter(prefix=API_PREFIX)
+
+    @api.post("/vastaajatunnus")
+    async def create_vastaajatunnus(request: Request) -> dict[str, str]:
+        body = await _object_body(request)
+        _check_vastaajatunnus(body, partial=False)
+        if body["koulutustoimija_oid"] in state.no_survey:
+            raise ArvoError(404, ["no survey for koulutustoimija/date"])
+        code = Code(tunnus=state.new_code(), request_id=body["request_id"], data=body)
+        state.codes[code.tunnus] = code
+        return {"tunnus": code.tunnus}
+
+    @api.patch("/vastaajatunnus/{tunnus}")
+    async def patch_vastaajatunnus(tunnus: str, request: Request) -> dict[str, Any]:
+        code = state.live_code(tunnus)
+        body = await _object_body(request)
+        if not body:
+            raise ArvoError(400, ["nothing to update"])
+        _check_vastaajatunnus(body, partial=True)
+        code.data.update(body)
+        code.patches.append(body)
+        return {"tunnus": tunnus}
+
+    @api.delete("/vastaajatunnus/{tunnus}")
+    async def delete_vastaajatunnus(tunnus: str) -> dict[str, Any]:
+        state.live_code(tunnus).deleted = True
+        return {"tunnus": tunnus, "poistettu": True}
+
+    @api.post("/nippu")
+    async def create_nippu(request: Request) -> dict[str, str]:
+        body = await _object_body(request)
+        c = _Checker(body)
+        c.uuid("request_id")
+        tunniste = c.string("tunniste", pattern=_TUNNISTE_RE)
+        oid = c.string("koulutustoimija_oid", pattern=_OID_RE)
+        tutkinto = c.string("tutkintotunnus")
+        tyonantaja = c.string("tyonantaja", pattern=_YTUNNUS_RE)
+        c.string("tyopaikka")
+        alku = c.day("voimassa_alkupvm")
+        entries = body.get("tunnukset")
+        tunnukset: list[str] = []
+        loppupvmt: list[date] = []
+        if not isinstance(entries, list) or not entries:
+            c.errors.append("tunnukset: must be a non-empty list")
+        else:
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict) or not isinstance(entry.get("tunnus"), str):
+                    c.errors.append(f"tunnukset[{i}]: must be {{tunnus, tyopaikkajakson_loppupvm}}")
+                    continue
+                sub = _Checker(entry)
+                loppu = sub.day("tyopaikkajakson_loppupvm")
+                c.errors.extend(f"tunnukset[{i}].{e}" for e in sub.errors)
+                if loppu is not None:
+                    loppupvmt.append(loppu)
+                tunnukset.append(entry["tunnus"])
+        if tunniste is not None and tunniste in state.bundles:
+            c.errors.append(f"tunniste: {tunniste} already used")
+        if len(set(tunnukset)) != len(tunnukset):
+            c.errors.append("tunnukset: the same tunnus twice")
+        for t in dict.fromkeys(tunnukset):
+            code = state.codes.get(t)
+            if code is None or code.deleted:
+                c.errors.append(f"tunnukset: unknown tunnus {t}")
+                continue
+            if code.nippu is not None:
+                c.errors.append(f"tunnukset: {t} already in nippu {code.nippu}")
+            for key, value in (
+                ("koulutustoimija_oid", oid),
+                ("tutkintotunnus", tutkinto),
+                ("tyonantaja", tyonantaja),
+            ):
+                if value is not None and code.data.get(key) != value:
+                    c.errors.append(f"tunnukset: {t} has a different {key}")
+        c.raise_if_any()
+        assert tunniste is not None and alku is not None
+        niputuspvm = niputuspvm_for(max(loppupvmt)) if loppupvmt else None
+        bundle = Bundle(
+            tunniste=tunniste,
+            request_id=body["request_id"],
+            data=body,
+            tunnukset=tunnukset,
+            nippulinkki=link(request, tunniste),
+            voimassa_alkupvm=alku.isoformat(),
+            voimassa_loppupvm=bundle_validity(alku, niputuspvm).isoformat(),
+            niputuspvm=niputuspvm.isoformat() if niputuspvm else None,
+        )
+        state.bundles[tunniste] = bundle
+        for t in tunnukset:
+            state.codes[t].nippu = tunniste
+        return {"nippulinkki": bundle.nippulinkki, "voimassa_loppupvm": bundle.voimassa_loppupvm}
+
+    @api.patch("/nippu/{tunniste}")
+    async def patch_nippu(tunniste: str, request: Request) -> dict[str, Any]:
+        bundle = state.live_bundle(tunniste)
+        body = await _object_body(request)
+        c = _Checker(body)
+        tila = c.choice("tila", NIPPU_STATUSES)
+        loppu = c.day("voimassa_loppupvm", required=False)
+        c.raise_if_any()
+        if loppu is None and tila == "lahetetty" and bundle.tila != "lahetetty":
+            # First send without an explicit date: Arvo applies the W2 rule itself.
+            nip = date.fromisoformat(bundle.niputuspvm) if bundle.niputuspvm else None
+            loppu = bundle_validity(_today(), nip)
+        bundle.tila = tila
+        if loppu is not None:
+            bundle.voimassa_loppupvm = loppu.isoformat()
+        bundle.patches.append(body)
+        return {
+            "tunniste": tunniste,
+            "tila": bundle.tila,
+            "voimassa_loppupvm": bundle.voimassa_loppupvm,
+        }
+
+    @api.delete("/nippu/{tunniste}")
+    async def delete_nippu(tunniste: str) -> dict[str, Any]:
+        bundle = state.live_bundle(tunniste)
+        # Deleting undoes the bundle: its codes and its tunniste can be used again.
+        for t in bundle.tunnukset:
+            if t in state.codes and state.codes[t].nippu == tunniste:
+                state.codes[t].nippu = None
+        bundle.deleted_at = _now()
+        state.deleted_bundles.append(state.bundles.pop(tunniste))
+        return {"tunniste": tunniste, "poistettu": True}
+
+    @api.get("/status/{tunniste}")
+    async def status(tunniste: str) -> dict[str, Any]:
+        bundle = state.live_bundle(tunniste)
+        return {"vastattu": bundle.vastattu, "voimassa_loppupvm": bundle.voimassa_loppupvm}
+
+    @api.post("/tyopaikkakysely-tunnus")
+    async def create_tpk(request: Request) -> dict[str, str]:
+        body = await _object_body(request)
+        c = _Checker(body)
+        c.uuid("request_id")
+        c.string("koulutustoimija_oid", pattern=_OID_RE)
+        c.string("tyonantaja", pattern=_YTUNNUS_RE)
+        c.string("tyopaikka")
+        c.string("tyopaikka_normalisoitu")
+        t_alku = c.day("tiedonkeruu_alkupvm")
+        t_loppu = c.day("tiedonkeruu_loppupvm")
+        c.order("tiedonkeruu_alkupvm", t_alku, "tiedonkeruu_loppupvm", t_loppu)
+        v_alku = c.day("vastaamisajan_alkupvm")
+        v_loppu = c.day("vastaamisajan_loppupvm")
+        c.order("vastaamisajan_alkupvm", v_alku, "vastaamisajan_loppupvm", v_loppu)
+        c.raise_if_any()
+        assert v_loppu is not None
+        tunnus = state.new_code()
+        tpk = TpkLink(
+            tunnus=tunnus,
+            request_id=body["request_id"],
+            data=body,
+            kysely_linkki=link(request, tunnus),
+            voimassa_loppupvm=v_loppu.isoformat(),
+        )
+        state.tpk[tunnus] = tpk
+        return {
+            "tunnus": tunnus,
+            "kysely_linkki": tpk.kysely_linkki,
+            "voimassa_loppupvm": tpk.voimassa_loppupvm,
+        }
+
+    app.include_router(api)
+    app.include_router(_control_router(state))
+    return app
+
+
+def _control_router(state: ArvoState) -> APIRouter:
+    """Test control API: no auth, never affected by maintenance/latency/failures."""
+    router = APIRouter(prefix="/_fake")
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        body = _json_body(await request.body())
+        if not isinstance(body, dict):
+            raise ArvoError(400, ["request body must be a JSON object"])
+        return body
+
+    @router.post("/reset")
+    async def reset() -> dict[str, bool]:
+        state.reset()
+        return {"ok": True}
+
+    @router.post("/maintenance")
+    async def maintenance(request: Request) -> dict[str, bool]:
+        body = await body_of(request)
+        if not isinstance(body.get("on"), bool):
+            raise ArvoError(400, ["on: must be a boolean"])
+        state.maintenance = body["on"]
+        return {"maintenance": state.maintenance}
+
+    @router.post("/latency")
+    async def latency(request: Request) -> dict[str, float]:
+        seconds = (await body_of(request)).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ArvoError(400, ["seconds: must be a number >= 0"])
+        state.latency = float(seconds)
+        return {"latency": state.latency}
+
+    @router.post("/fail-next")
+    async def fail_next(request: Request) -> dict[str, int]:
+        count = (await body_of(request)).get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ArvoError(400, ["count: must be an integer >= 0"])
+        state.fail_next = count
+        return {"fail_next": state.fail_next}
+
+    @router.post("/no-survey")
+    async def no_survey(request: Request) -> dict[str, list[str]]:
+        """Mark a koulutustoimija as having no survey (``"on": false`` undoes it)."""
+        body = await body_of(request)
+        oid = body.get("koulutustoimija_oid")
+        if not isinstance(oid, str) or not oid:
+            raise ArvoError(400, ["koulutustoimija_oid: required"])
+        if body.get("on", True):
+            state.no_survey.add(oid)
+        else:
+            state.no_survey.discard(oid)
+        return {"no_survey": sorted(state.no_survey)}
+
+    @router.post("/answer/{tunniste}")
+    async def answer(tunniste: str) -> dict[str, Any]:
+        """Simulate a respondent: a bundle (by tunniste) or a TPK link (by tunnus)."""
+        target: Bundle | TpkLink | None = state.bundles.get(tunniste) or state.tpk.get(tunniste)
+        if target is None:
+            raise ArvoError(404, [f"{tunniste} not found"])
+        target.vastattu = True
+        return {"tunniste": tunniste, "vastattu": True}
+
+    @router.get("/state")
+    async def get_state() -> dict[str, Any]:
+        return state.snapshot()
+
+    return router
