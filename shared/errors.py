@@ -1,0 +1,80 @@
+"""One error shape everywhere (api.md): `{"error", "message", "details": [{"loc", "msg"}]}`.
+
+Domain code raises `ApiError` subclasses or its own exceptions mapped here; FastAPI's own
+validation errors and HTTP errors are reshaped to the same form, so a client never sees
+two formats and never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        details: Sequence[dict[str, Any]] = (),
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = list(details)
+        self.code = code or ERROR_CODES.get(status, "error")
+        self.headers = headers
+
+
+def problem(
+    status: int,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    return ORJSONResponse(
+        {
+            "error": code or ERROR_CODES.get(status, "error"),
+            "message": message,
+            "details": list(details),
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+        return problem(exc.status, exc.message, exc.details, exc.code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(".".join(str(p) for p in d["loc"]) for d in details)
+        return problem(422, f"invalid request: {fields}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))

@@ -1,0 +1,1 @@
+"""RabbitMQ plumbing shared by every service: envelope, topology, outbox, inbox, consumers."""

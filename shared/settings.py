@@ -1,0 +1,40 @@
+"""Typed settings read from the environment (architecture.md, "Configuration").
+
+Every service extends `ServiceSettings`; the variable names are the contract with operators,
+so they are plain (`DATABASE_URL`, not `INGEST_DATABASE_URL`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_API_CLIENTS_FILE = REPO_ROOT / "deploy" / "dev-api-clients.json"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads: where its database and broker are, its port, its clock."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/tyoelamapalaute"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    port: int = 8000
+    host: str = "127.0.0.1"
+    clock_today: dt.date | None = None
+    log_level: str = "INFO"
+    api_clients_file: Path = DEV_API_CLIENTS_FILE
+
+    # Operational knobs; defaults suit one replica serving the whole country.
+    db_pool_size: int = 20
+    consumer_prefetch: int = 32
+    consumer_max_attempts: int = 5
+    retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 10_000, 60_000])
+    outbox_relay_enabled: bool = True
+    outbox_poll_seconds: float = 1.0
+    outbox_batch_size: int = 200
+    max_body_bytes: int = 1024 * 1024
