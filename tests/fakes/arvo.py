@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -97,9 +98,11 @@ def bundle_validity(alkupvm: date, niputuspvm: date | None) -> date:
 
 
 def _today() -> date:
-    """Today, honouring ``CLOCK_TODAY`` like our services do."""
+    """Today in Helsinki, honouring ``CLOCK_TODAY`` like our services do."""
     override = os.environ.get("CLOCK_TODAY")
-    return date.fromisoformat(override) if override else date.today()
+    if override:
+        return date.fromisoformat(override)
+    return datetime.now(ZoneInfo("Europe/Helsinki")).date()
 
 
 # --------------------------------------------------------------------------- validation
