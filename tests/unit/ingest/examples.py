@@ -1,0 +1,54 @@
+"""Locating and loading the real example documents (`shared/data/` next to the repo).
+
+Set TEP_EXAMPLES_DIR to the folder holding `ehoks-examples/` and `koski-examples/` when
+the repo is checked out elsewhere. Missing examples fail the tests loudly: accepting
+every real document is what these tests are for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def examples_dir() -> Path:
+    configured = os.environ.get("TEP_EXAMPLES_DIR")
+    if configured:
+        return Path(configured)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data"
+        if (candidate / "ehoks-examples").is_dir():
+            return candidate
+    raise RuntimeError("example documents not found: set TEP_EXAMPLES_DIR")
+
+
+def load(relative: str) -> Any:
+    return json.loads((examples_dir() / relative).read_text(encoding="utf-8"))
+
+
+def hoks_files() -> list[str]:
+    return sorted(p.name for p in (examples_dir() / "ehoks-examples").glob("*.json"))
+
+
+def koski_study_rights() -> list[tuple[str, dict[str, Any]]]:
+    """Every study right in the Koski examples: (file#index, document).
+
+    The single `koski_api_opiskeluoikeus_*` documents, and each element of the
+    `opiskeluoikeudet` of the oppija and sure files; organisaatio files are not study
+    rights.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted((examples_dir() / "koski-examples").glob("koski_api_*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if path.name.startswith("koski_api_opiskeluoikeus_"):
+            found.append((path.name, document))
+        elif isinstance(document, dict):
+            for i, oo in enumerate(document["opiskeluoikeudet"]):
+                found.append((f"{path.name}#{i}", oo))
+        else:
+            for i, oppija in enumerate(document):
+                for j, oo in enumerate(oppija["opiskeluoikeudet"]):
+                    found.append((f"{path.name}#{i}.{j}", oo))
+    return found
