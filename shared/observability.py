@@ -10,7 +10,7 @@ import time
 import uuid
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +37,7 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/health/ready")
-    async def ready() -> ORJSONResponse:
+    async def ready() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
             await db.ping()
@@ -46,7 +46,7 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["broker"] = "ok" if broker.connected else "error: not connected"
         ok = all(v == "ok" for v in checks.values())
-        return ORJSONResponse(
+        return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},
             status_code=200 if ok else 503,
         )

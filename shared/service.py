@@ -16,7 +16,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import Table
 
 from shared.auth import ApiClients
@@ -134,7 +133,6 @@ class Service:
         app = FastAPI(
             title=f"työelämäpalaute {self.name}",
             lifespan=lifespan,
-            default_response_class=ORJSONResponse,
             **fastapi_kwargs,
         )
         app.state.service = self

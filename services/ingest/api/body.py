@@ -1,0 +1,48 @@
+"""Reading a raw JSON document body: size, content type and syntax, before any parsing.
+
+The documents belong to eHOKS and Koski, so FastAPI's pydantic bodies do not fit: we read
+bytes, bound them, and hand the decoded JSON to the domain parser.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import Request
+
+from shared.errors import ApiError
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_json_document(request: Request, max_bytes: int) -> object:
+    if not _is_json(request.headers.get("content-type")):
+        raise ApiError(
+            415,
+            "body must be application/json",
+            [{"loc": ["header", "content-type"], "msg": "expected application/json"}],
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"body is larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"body is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            422,
+            f"body is not valid JSON: {exc}",
+            [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}],
+        ) from exc

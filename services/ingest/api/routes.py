@@ -1,0 +1,102 @@
+"""PUT/DELETE of HOKS documents and PUT of study rights (api.md, "ingest")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel
+
+from services.ingest.api.body import read_json_document
+from services.ingest.domain.hoks import parse_hoks
+from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
+from services.ingest.domain.validation import DocumentInvalid
+from services.ingest.store.documents import Kind, exists
+from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
+from shared.auth import ApiClient, require_scope
+from shared.errors import ApiError
+from shared.service import Service
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+Writer = Annotated[ApiClient, Depends(require_scope("hoks:write"))]
+HoksId = Annotated[int, Path(gt=0, le=2**63 - 1, description="eHOKS's integer id")]
+Oid = Annotated[str, Path(pattern=r"^1\.2\.246\.562\.15\.\d+$", description="Koski OID")]
+SOURCE = "http"
+
+
+class Accepted(BaseModel):
+    version: int
+    changed: bool
+
+
+class HoksAccepted(Accepted):
+    hoks_id: int
+
+
+class OpiskeluoikeusAccepted(Accepted):
+    oid: str
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _invalid(exc: DocumentInvalid) -> ApiError:
+    details = [{"loc": ["body", *e.loc], "msg": e.msg} for e in exc.errors]
+    fields = ", ".join(".".join(str(p) for p in d["loc"]) for d in details)
+    return ApiError(422, f"invalid document: {fields}", details)
+
+
+@router.put(
+    "/hoks/{hoks_id}", response_model=HoksAccepted, responses={201: {"model": HoksAccepted}}
+)
+async def put_hoks(
+    hoks_id: HoksId, request: Request, response: Response, _: Writer
+) -> HoksAccepted:
+    service = _service(request)
+    document = await read_json_document(request, service.settings.max_body_bytes)
+    try:
+        parsed = parse_hoks(hoks_id, document)
+    except DocumentInvalid as exc:
+        raise _invalid(exc) from exc
+    async with service.db.transaction() as session:
+        recorded = await upsert_hoks(session, parsed, document, SOURCE)
+    if recorded.changed:
+        service.relay.wake()
+    response.status_code = 201 if recorded.created else 200
+    return HoksAccepted(hoks_id=hoks_id, version=recorded.version, changed=recorded.changed)
+
+
+@router.delete("/hoks/{hoks_id}", status_code=204)
+async def remove_hoks(hoks_id: HoksId, request: Request, _: Writer) -> Response:
+    service = _service(request)
+    async with service.db.transaction() as session:
+        deleted = await delete_hoks(session, hoks_id, SOURCE)
+        if not deleted.changed and not await exists(session, Kind.HOKS, str(hoks_id)):
+            raise ApiError(404, f"HOKS {hoks_id} is not known")
+    if deleted.changed:
+        service.relay.wake()
+    return Response(status_code=204)
+
+
+@router.put(
+    "/opiskeluoikeudet/{oid}",
+    response_model=OpiskeluoikeusAccepted,
+    responses={201: {"model": OpiskeluoikeusAccepted}},
+)
+async def put_opiskeluoikeus(
+    oid: Oid, request: Request, response: Response, _: Writer
+) -> OpiskeluoikeusAccepted:
+    service = _service(request)
+    document = await read_json_document(request, service.settings.max_body_bytes)
+    try:
+        parsed = parse_opiskeluoikeus(oid, document)
+    except DocumentInvalid as exc:
+        raise _invalid(exc) from exc
+    async with service.db.transaction() as session:
+        recorded = await upsert_opiskeluoikeus(session, parsed, document, SOURCE)
+    if recorded.changed:
+        service.relay.wake()
+    response.status_code = 201 if recorded.created else 200
+    return OpiskeluoikeusAccepted(oid=oid, version=recorded.version, changed=recorded.changed)

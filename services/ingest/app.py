@@ -1,0 +1,34 @@
+"""The ingest service: upstream systems post HOKS and study-right changes here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.ingest.api.routes import router
+from services.ingest.messaging.changes import CHANGES_QUEUE, INVALID_QUEUE, handle_change
+from services.ingest.settings import IngestSettings
+from services.ingest.store.tables import SCHEMA, outbox
+from shared.service import Service
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_service(settings: IngestSettings | None = None) -> Service:
+    service = Service(
+        "ingest",
+        settings or IngestSettings(),
+        schema=SCHEMA,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+    )
+    service.routers.append(router)
+    service.add_consumer(CHANGES_QUEUE, handle_change, rejected_queue=INVALID_QUEUE)
+    return service
+
+
+def create_app(service: Service | None = None) -> FastAPI:
+    return (service or create_service()).create_app(
+        description="Receives HOKS documents and study rights; emits change events."
+    )

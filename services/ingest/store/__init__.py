@@ -1,0 +1,1 @@
+"""The ingest's tables: every accepted document version, append-only, and the latest one."""
