@@ -1,0 +1,11 @@
+"""Tables of schema `arvo_adapter`: for now the inbox and outbox."""
+
+from shared.db import service_metadata
+from shared.messaging.inbox import inbox_table
+from shared.messaging.outbox import outbox_table
+
+SCHEMA = "arvo_adapter"
+metadata = service_metadata(SCHEMA)
+
+inbox = inbox_table(metadata)
+outbox = outbox_table(metadata)

@@ -1,0 +1,29 @@
+"""The bundler service. Judges workplace periods and forms TEP and TPK bundles on schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.bundler.settings import BundlerSettings
+from services.bundler.store.tables import SCHEMA, outbox
+from shared.service import Service
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_service(settings: BundlerSettings | None = None) -> Service:
+    return Service(
+        "bundler",
+        settings or BundlerSettings(),
+        schema=SCHEMA,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+    )
+
+
+def create_app(service: Service | None = None) -> FastAPI:
+    return (service or create_service()).create_app(
+        description="Judges workplace periods and forms TEP and TPK bundles on schedule."
+    )

@@ -1,0 +1,1 @@
+"""Consumers and events of the sender."""
