@@ -1,0 +1,52 @@
+"""J1, J2 and the study-right helpers (services.bundler.domain.jakso)."""
+
+import pytest
+
+from services.bundler.domain.jakso import Hankkimistapa, JaksoId, hankkimistapa, koodiarvo
+from tests.unit.domain.builders import d, jakso, opiskeluoikeus
+
+
+@pytest.mark.parametrize(
+    ("koodi_uri", "expected"),
+    [
+        ("osaamisenhankkimistapa_oppisopimus", Hankkimistapa.OPPISOPIMUS),
+        ("osaamisenhankkimistapa_koulutussopimus#1", Hankkimistapa.KOULUTUSSOPIMUS),
+        ("osaamisenhankkimistapa_oppilaitosmuotoinenkoulutus", None),
+        ("osaamisenhankkimistapa_muu", None),
+    ],
+    ids=["J1-oppisopimus", "J1-koulutussopimus-versioned", "J1-oppilaitos-not-jakso", "J1-muu"],
+)
+def test_which_hankkimistavat_are_jaksot(koodi_uri: str, expected: Hankkimistapa | None) -> None:
+    assert hankkimistapa(koodi_uri) is expected
+
+
+def test_koodiarvo() -> None:
+    assert koodiarvo("oppisopimuksenperusta_02#1") == "02"
+
+
+def test_jakso_identity() -> None:
+    """J2: yksiloiva-tunniste identifies a jakso; without it, the path does (and is flagged)."""
+    with_id = jakso(hoks_id=7, tunniste="abc")
+    without_id = jakso(hoks_id=7, tunniste=None)
+    assert with_id.id == JaksoId(7, "abc")
+    assert not with_id.lacks_yksiloiva_tunniste
+    assert without_id.id == JaksoId(7, without_id.polku, is_path=True)
+    assert without_id.lacks_yksiloiva_tunniste
+
+
+def test_study_right_states_last_until_the_next_one() -> None:
+    oo = opiskeluoikeus(
+        tilat=(
+            ("2024-03-01", "valiaikaisestikeskeytynyt", "1"),
+            ("2020-08-01", "lasna", "1"),
+            ("2024-04-01", "lasna", "1"),
+            ("2024-06-01", "valiaikaisestikeskeytynyt", "1"),
+        )
+    )
+    assert oo.periods_in("valiaikaisestikeskeytynyt") == (
+        (d("2024-03-01"), d("2024-03-31")),
+        (d("2024-06-01"), None),
+    )
+    assert oo.tila_on(d("2020-07-31")) is None
+    state = oo.tila_on(d("2024-03-31"))
+    assert state is not None and state.tila == "valiaikaisestikeskeytynyt"
