@@ -1,0 +1,27 @@
+"""Session-wide real infrastructure for integration and e2e tests.
+
+Unit tests never touch these fixtures. Integration tests get one fresh PostgreSQL database
+and one RabbitMQ vhost for the whole session, dropped at the end; tests keep their data
+apart by using their own ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from tests.support.infra import InfrastructureMissing, TestInfra, create_infra, destroy_infra
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def infra() -> AsyncIterator[TestInfra]:
+    try:
+        created = await create_infra()
+    except InfrastructureMissing as exc:
+        pytest.exit(str(exc), returncode=3)
+    try:
+        yield created
+    finally:
+        await destroy_infra(created)

@@ -1,0 +1,67 @@
+"""The ingest on a real uvicorn server, against the session's PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from services.ingest.app import create_service
+from services.ingest.settings import IngestSettings
+from services.ingest.store.tables import document_versions, outbox
+from tests.support.events import EventCapture, capture
+from tests.support.infra import TestInfra
+from tests.support.services import UPSTREAM_TOKEN, Running, run_in_process, service_env
+
+_ids = itertools.count(random.randint(10**6, 10**9) * 1000)
+
+
+def ingest_settings(infra: TestInfra, **overrides: Any) -> IngestSettings:
+    env = service_env(infra)
+    return IngestSettings(
+        database_url=env["DATABASE_URL"],
+        amqp_url=env["AMQP_URL"],
+        outbox_poll_seconds=0.2,
+        retry_delays_ms=[200, 500, 1000],
+        **overrides,
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ingest(infra: TestInfra) -> AsyncIterator[Running]:
+    async with run_in_process(create_service(ingest_settings(infra))) as running:
+        running.client.headers["authorization"] = f"Bearer {UPSTREAM_TOKEN}"
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def events(infra: TestInfra) -> AsyncIterator[EventCapture]:
+    watcher, connection = await capture(infra.amqp_url)
+    yield watcher
+    await connection.close()
+
+
+@pytest.fixture
+def new_id() -> Iterator[Any]:
+    """Fresh HOKS ids per test, so tests share the database without seeing each other."""
+    yield lambda: next(_ids)
+
+
+async def stored_versions(running: Running, key: str) -> int:
+    async with running.service.db.transaction() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(document_versions)
+            .where(document_versions.c.key == key)
+        )
+    return int(count or 0)
+
+
+async def pending_outbox(running: Running) -> int:
+    async with running.service.db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(outbox)) or 0)
