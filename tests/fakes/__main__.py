@@ -3,8 +3,8 @@
 Arvo on 8090 (base URL ``/api/``), SMS gateway on 8091, SMTP on 1025 with its JSON view
 on 8092, all on 127.0.0.1. Ports: FAKE_ARVO_PORT, FAKE_SMS_PORT, FAKE_SMTP_PORT,
 FAKE_SMTP_VIEW_PORT; host: FAKE_HOST; server log level: FAKE_LOG_LEVEL (warning).
-Credentials follow the services' own variables
-(ARVO_USER, ARVO_PASSWORD, SMS_GATEWAY_TOKEN) so both sides agree by default.
+Credentials follow the services' own variables (ARVO_USER, ARVO_PASSWORD,
+SMS_GATEWAY_TOKEN; defaults arvo/arvo and sms-token) so both sides agree by default.
 SIGTERM/SIGINT stop everything cleanly.
 """
 

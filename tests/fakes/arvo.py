@@ -5,9 +5,16 @@ wire, including Arvo's unpleasant habits: slowness, 5xx during maintenance, 404 
 survey exists and *no* idempotency by ``request_id`` (a retry makes a second code; the
 request log lets tests count such duplicates).
 
-API base: ``{root}/api/`` with HTTP basic auth. Test control API: ``{root}/_fake/`` (no
-auth). Validity rule used for bundles (rules.md W2, simplified as documented in
-``bundle_validity``).
+API base: ``{root}/api/`` with HTTP basic auth; errors are ``{"errors": [...]}``. Every
+API call passes, in order: latency, maintenance (503), injected failure (500), auth (401).
+Bundle validity follows rules.md W2, simplified as documented in ``bundle_validity``.
+
+Test control API under ``{root}/_fake/`` (no auth, never delayed or failed):
+``POST reset`` | ``POST maintenance {"on": bool}`` | ``POST latency {"seconds": float}`` |
+``POST fail-next {"count": n}`` | ``POST no-survey {"koulutustoimija_oid", "on"?: bool}`` |
+``POST answer/{tunniste}`` (a bundle's tunniste or a TPK tunnus) | ``GET state`` (codes,
+bundles, deleted bundles, TPK links, request log with request_ids and statuses, settings).
+In-process tests may also read ``app.state.arvo`` directly.
 """
 
 from __future__ import annotations
@@ -314,7 +321,7 @@ class ArvoState:
     fail_next: int = 0
 
     def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__dict__.update(ArvoState().__dict__)
 
     def new_code(self) -> str:
         """A fresh code, unique across answer codes and TPK codes."""

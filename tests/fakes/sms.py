@@ -3,6 +3,12 @@
 Accepts messages like the real gateway and keeps them in memory; delivery reports are not
 automatic but triggered by the test (``POST /_fake/deliver``), which POSTs the report to
 the given callback URL over real HTTP, so our callback endpoint is exercised end to end.
+Errors are ``{"errors": [...]}``.
+
+Control API under ``/_fake/`` (no auth): ``GET messages`` | ``POST reset`` |
+``POST fail-next {"count": n}`` (next n sends answer 500) |
+``POST deliver {"message_id", "status": "delivered"|"failed", "callback_url",
+"status_text"?}`` (answers with the callback's HTTP status, 502 if unreachable).
 """
 
 from __future__ import annotations
