@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.support.infra import InfrastructureMissing, TestInfra, create_infra, destroy_infra
+from tests.support.infra import Infra, InfrastructureMissing, create_infra, destroy_infra
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def infra() -> AsyncIterator[TestInfra]:
+async def infra() -> AsyncIterator[Infra]:
     try:
         created = await create_infra()
     except InfrastructureMissing as exc:

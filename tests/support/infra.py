@@ -36,7 +36,7 @@ class InfrastructureMissing(RuntimeError):
 
 
 @dataclass(frozen=True)
-class TestInfra:
+class Infra:
     database_url: str
     amqp_url: str
     vhost: str | None
@@ -73,7 +73,7 @@ def _rabbitmqctl(*args: str) -> bool:
     return result.returncode == 0
 
 
-async def create_infra() -> TestInfra:
+async def create_infra() -> Infra:
     await _check_postgres()
     await _check_rabbitmq(BASE_AMQP_URL)
     suffix = uuid.uuid4().hex[:10]
@@ -96,10 +96,10 @@ async def create_infra() -> TestInfra:
         vhost = vhost_name
         amqp_url = BASE_AMQP_URL.rstrip("/") + "/" + quote(vhost_name, safe="")
     await _check_rabbitmq(amqp_url)
-    return TestInfra(database_url=database_url, amqp_url=amqp_url, vhost=vhost)
+    return Infra(database_url=database_url, amqp_url=amqp_url, vhost=vhost)
 
 
-async def destroy_infra(infra: TestInfra) -> None:
+async def destroy_infra(infra: Infra) -> None:
     name = make_url(infra.database_url).database
     admin = create_async_engine(BASE_DATABASE_URL, isolation_level="AUTOCOMMIT")
     try:

@@ -17,7 +17,7 @@ import httpx
 from shared.service import Service
 from shared.settings import REPO_ROOT
 from tests.fakes.server import bind_socket, serve
-from tests.support.infra import TestInfra
+from tests.support.infra import Infra
 
 UPSTREAM_TOKEN = "dev-upstream-token"
 READER_TOKEN = "dev-reader-token"
@@ -31,7 +31,7 @@ class Running:
     client: httpx.AsyncClient
 
 
-def service_env(infra: TestInfra, **extra: str) -> dict[str, str]:
+def service_env(infra: Infra, **extra: str) -> dict[str, str]:
     return {
         "DATABASE_URL": infra.database_url,
         "AMQP_URL": infra.amqp_url,

@@ -15,32 +15,31 @@ from services.ingest.app import create_service
 from services.ingest.settings import IngestSettings
 from services.ingest.store.tables import document_versions, outbox
 from tests.support.events import EventCapture, capture
-from tests.support.infra import TestInfra
-from tests.support.services import UPSTREAM_TOKEN, Running, run_in_process, service_env
+from tests.support.infra import Infra
+from tests.support.services import UPSTREAM_TOKEN, Running, run_in_process
 
 _ids = itertools.count(random.randint(10**6, 10**9) * 1000)
 
 
-def ingest_settings(infra: TestInfra, **overrides: Any) -> IngestSettings:
-    env = service_env(infra)
-    return IngestSettings(
-        database_url=env["DATABASE_URL"],
-        amqp_url=env["AMQP_URL"],
-        outbox_poll_seconds=0.2,
-        retry_delays_ms=[200, 500, 1000],
-        **overrides,
-    )
+def ingest_settings(infra: Infra, **overrides: Any) -> IngestSettings:
+    values: dict[str, Any] = {
+        "database_url": infra.database_url,
+        "amqp_url": infra.amqp_url,
+        "outbox_poll_seconds": 0.2,
+        "retry_delays_ms": [200, 500, 1000],
+    }
+    return IngestSettings(**{**values, **overrides})
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def ingest(infra: TestInfra) -> AsyncIterator[Running]:
+async def ingest(infra: Infra) -> AsyncIterator[Running]:
     async with run_in_process(create_service(ingest_settings(infra))) as running:
         running.client.headers["authorization"] = f"Bearer {UPSTREAM_TOKEN}"
         yield running
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def events(infra: TestInfra) -> AsyncIterator[EventCapture]:
+async def events(infra: Infra) -> AsyncIterator[EventCapture]:
     watcher, connection = await capture(infra.amqp_url)
     yield watcher
     await connection.close()
