@@ -154,7 +154,7 @@ class FakeSmtp:
         with self._lock:
             self._messages.clear()
 
-    async def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedMail]:  # noqa: ASYNC109
+    async def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedMail]:
         """Wait until at least ``count`` messages arrived; mail delivery is asynchronous."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
