@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import TypeGuard
 
 from services.bundler.domain.jakso import (
     Hankkimistapa,
@@ -18,6 +19,7 @@ from services.bundler.domain.jakso import (
     Jakso,
     JaksoId,
     Opiskeluoikeus,
+    is_present,
 )
 from shared.domain.dates import (
     DEFAULT_POLICIES,
@@ -176,21 +178,17 @@ def sopimus_purettu(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus) -> bool:
     )
 
 
-def is_valid_osa_aikaisuus(osa_aikaisuus: object) -> bool:
+def is_valid_osa_aikaisuus(osa_aikaisuus: object) -> TypeGuard[int]:
     """E11, K2: an integer percentage 1–100 (a bool is not a percentage)."""
     return type(osa_aikaisuus) is int and 1 <= osa_aikaisuus <= 100
-
-
-def _blank(text: str | None) -> bool:
-    return text is None or not text.strip()
 
 
 def tyopaikkatieto_puuttuu(jakso: Jakso) -> bool:
     """E12: a bundle needs the instructor's name, the workplace name and its y-tunnus."""
     return (
-        _blank(jakso.ohjaaja.nimi)
-        or _blank(jakso.tyopaikka.nimi)
-        or _blank(jakso.tyopaikka.y_tunnus)
+        not is_present(jakso.ohjaaja.nimi)
+        or not is_present(jakso.tyopaikka.nimi)
+        or not is_present(jakso.tyopaikka.y_tunnus)
     )
 
 

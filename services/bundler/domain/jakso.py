@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TypeGuard
 
 
 class Hankkimistapa(StrEnum):
@@ -31,6 +32,11 @@ def hankkimistapa(koodi_uri: str) -> Hankkimistapa | None:
         return Hankkimistapa(koodiarvo(koodi_uri))
     except ValueError:
         return None
+
+
+def is_present(text: str | None) -> TypeGuard[str]:
+    """A value is present unless None, empty or only whitespace (E12)."""
+    return text is not None and bool(text.strip())
 
 
 @dataclass(frozen=True, order=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from services.bundler.domain.jakso import Jakso, JaksoId, Opiskeluoikeus
+from services.bundler.domain.jakso import Jakso, JaksoId, Opiskeluoikeus, is_present
 from shared.domain.dates import is_answer_window_closed
 from shared.domain.names import nippu_tunniste, normalize_name
 
@@ -33,7 +33,7 @@ def nippu_key(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus, niputuspvm: date) ->
     suoritus = opiskeluoikeus.ammatillinen_suoritus
     ohjaaja = jakso.ohjaaja.nimi
     y_tunnus = jakso.tyopaikka.y_tunnus
-    if suoritus is None or not ohjaaja or not y_tunnus:
+    if suoritus is None or not is_present(ohjaaja) or not is_present(y_tunnus):
         raise ValueError(f"jakso {jakso.id} cannot be bundled: it fails E5 or E12")
     return NippuKey(
         ohjaaja=normalize_name(ohjaaja),

@@ -148,8 +148,8 @@ def test_a_jakso_is_a_candidate_once() -> None:
 
 @pytest.mark.parametrize(
     "broken",
-    [{"ohjaaja": None}, {"y_tunnus": None}],
-    ids=["E12-no-instructor", "E12-no-y-tunnus"],
+    [{"ohjaaja": None}, {"y_tunnus": None}, {"y_tunnus": "  "}],
+    ids=["E12-no-instructor", "E12-no-y-tunnus", "E12-blank-y-tunnus"],
 )
 def test_key_refuses_jaksot_that_fail_e12(broken: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="E5 or E12"):
