@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -46,6 +47,13 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection without BEGIN/COMMIT round trips, for work that is one statement
+        (a single statement is atomic on its own)."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

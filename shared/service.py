@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -125,6 +126,9 @@ class Service:
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.api_clients = ApiClients.from_file(self.settings.api_clients_file)
             await self.start()
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # cyclic collector's scans, which otherwise dominate a busy request path.
+            gc.freeze()
             try:
                 yield
             finally:
@@ -146,12 +150,20 @@ class Service:
     def migrate(self) -> None:
         upgrade(self.settings.database_url, self.schema, self.migrations)
 
-    def run(self, app: FastAPI) -> None:
-        """`python -m services.<name>`: migrate, then serve until SIGTERM."""
+    def run(self, app_factory: str) -> None:
+        """`python -m services.<name>`: migrate, then serve until SIGTERM.
+
+        `app_factory` is the import path of the function that builds the app
+        ("services.ingest.app:create_app"), so that `WEB_CONCURRENCY` > 1 can start that
+        many worker processes; each runs its own consumers and relay, which share queues
+        and the outbox (SKIP LOCKED) as replicas do.
+        """
         configure_logging(self.name, self.settings.log_level)
         self.migrate()
         uvicorn.run(
-            app,
+            app_factory,
+            factory=True,
+            workers=self.settings.web_concurrency,
             host=self.settings.host,
             port=self.settings.port,
             log_config=None,

@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     clock_today: dt.date | None = None
     log_level: str = "INFO"
+    web_concurrency: int = 1
     api_clients_file: Path = DEV_API_CLIENTS_FILE
 
     # Operational knobs; defaults suit one replica serving the whole country.

@@ -1,6 +1,5 @@
 """`python -m services.bundler`: migrate the schema, then serve until SIGTERM."""
 
-from services.bundler.app import create_app, create_service
+from services.bundler.app import create_service
 
-service = create_service()
-service.run(create_app(service))
+create_service().run("services.bundler.app:create_app")

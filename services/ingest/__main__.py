@@ -1,6 +1,5 @@
 """`python -m services.ingest`: migrate the schema, then serve until SIGTERM."""
 
-from services.ingest.app import create_app, create_service
+from services.ingest.app import create_service
 
-service = create_service()
-service.run(create_app(service))
+create_service().run("services.ingest.app:create_app")

@@ -1,7 +1,7 @@
 """The ingest's use cases, shared by the HTTP API and the `ehoks.changes` consumer.
 
-Each is one transaction: decide (pure parse, done by the caller before the transaction),
-store the version, stage the event in the outbox. An unchanged document stores nothing and
+Each is atomic: decide (pure parse, done by the caller before any I/O), then store the
+version and stage its event in the outbox together. An unchanged document stores nothing and
 emits nothing, which also makes redelivered queue messages harmless.
 """
 
@@ -14,10 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.domain.canonical import content_hash
 from services.ingest.domain.hoks import ParsedHoks, hoks_changed, hoks_deleted
 from services.ingest.domain.opiskeluoikeus import ParsedOpiskeluoikeus, opiskeluoikeus_changed
-from services.ingest.store.documents import Kind, Recorded, record_deletion, record_version
+from services.ingest.store.documents import (
+    Executor,
+    Kind,
+    Recorded,
+    record_deletion,
+    record_version,
+)
 from services.ingest.store.tables import outbox
 from shared.events import HoksChanged, HoksDeleted, OpiskeluoikeusChanged
-from shared.messaging.outbox import add_event
+from shared.messaging.outbox import add_event, build_envelope
+
+# The statement that stores a version writes the version it assigned into the event.
+VERSION_PLACEHOLDER = 0
 
 
 @dataclass(frozen=True)
@@ -30,14 +39,13 @@ class Deleted:
 
 
 async def upsert_hoks(
-    session: AsyncSession, parsed: ParsedHoks, document: object, source: str
+    db: Executor, parsed: ParsedHoks, document: object, document_json: str, source: str
 ) -> Recorded:
-    recorded = await record_version(
-        session, Kind.HOKS, str(parsed.hoks_id), content_hash(document), document, source
+    """Store a HOKS version; `hoks.changed` carries its normalised jaksot, not the document."""
+    event = build_envelope(HoksChanged.TYPE, hoks_changed(parsed, VERSION_PLACEHOLDER))
+    return await record_version(
+        db, Kind.HOKS, str(parsed.hoks_id), content_hash(document), document_json, source, event
     )
-    if recorded.changed:
-        await add_event(session, outbox, HoksChanged.TYPE, hoks_changed(parsed, recorded.version))
-    return recorded
 
 
 async def delete_hoks(session: AsyncSession, hoks_id: int, source: str) -> Deleted:
@@ -49,16 +57,15 @@ async def delete_hoks(session: AsyncSession, hoks_id: int, source: str) -> Delet
 
 
 async def upsert_opiskeluoikeus(
-    session: AsyncSession, parsed: ParsedOpiskeluoikeus, document: object, source: str
+    db: Executor,
+    parsed: ParsedOpiskeluoikeus,
+    document: object,
+    document_json: str,
+    source: str,
 ) -> Recorded:
-    recorded = await record_version(
-        session, Kind.OPISKELUOIKEUS, parsed.oid, content_hash(document), document, source
+    event = build_envelope(
+        OpiskeluoikeusChanged.TYPE, opiskeluoikeus_changed(parsed, VERSION_PLACEHOLDER)
     )
-    if recorded.changed:
-        await add_event(
-            session,
-            outbox,
-            OpiskeluoikeusChanged.TYPE,
-            opiskeluoikeus_changed(parsed, recorded.version),
-        )
-    return recorded
+    return await record_version(
+        db, Kind.OPISKELUOIKEUS, parsed.oid, content_hash(document), document_json, source, event
+    )

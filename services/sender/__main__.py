@@ -1,6 +1,5 @@
 """`python -m services.sender`: migrate the schema, then serve until SIGTERM."""
 
-from services.sender.app import create_app, create_service
+from services.sender.app import create_service
 
-service = create_service()
-service.run(create_app(service))
+create_service().run("services.sender.app:create_app")

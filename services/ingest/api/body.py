@@ -21,7 +21,8 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-async def read_json_document(request: Request, max_bytes: int) -> object:
+async def read_json_document(request: Request, max_bytes: int) -> tuple[object, bytes]:
+    """The decoded document and its raw bytes (stored as received)."""
     if not _is_json(request.headers.get("content-type")):
         raise ApiError(
             415,
@@ -38,8 +39,9 @@ async def read_json_document(request: Request, max_bytes: int) -> object:
         if size > max_bytes:
             raise ApiError(413, f"body is larger than {max_bytes} bytes")
         chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
-        return orjson.loads(b"".join(chunks))
+        return orjson.loads(raw), raw
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             422,

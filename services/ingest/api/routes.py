@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 
 from services.ingest.api.body import read_json_document
+from services.ingest.domain.canonical import check_storable
 from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
 from services.ingest.domain.validation import DocumentInvalid
@@ -55,13 +56,14 @@ async def put_hoks(
     hoks_id: HoksId, request: Request, response: Response, _: Writer
 ) -> HoksAccepted:
     service = _service(request)
-    document = await read_json_document(request, service.settings.max_body_bytes)
+    document, raw = await read_json_document(request, service.settings.max_body_bytes)
     try:
+        check_storable(raw)
         parsed = parse_hoks(hoks_id, document)
     except DocumentInvalid as exc:
         raise _invalid(exc) from exc
-    async with service.db.transaction() as session:
-        recorded = await upsert_hoks(session, parsed, document, SOURCE)
+    async with service.db.autocommit() as conn:
+        recorded = await upsert_hoks(conn, parsed, document, raw.decode(), SOURCE)
     if recorded.changed:
         service.relay.wake()
     response.status_code = 201 if recorded.created else 200
@@ -89,13 +91,14 @@ async def put_opiskeluoikeus(
     oid: Oid, request: Request, response: Response, _: Writer
 ) -> OpiskeluoikeusAccepted:
     service = _service(request)
-    document = await read_json_document(request, service.settings.max_body_bytes)
+    document, raw = await read_json_document(request, service.settings.max_body_bytes)
     try:
+        check_storable(raw)
         parsed = parse_opiskeluoikeus(oid, document)
     except DocumentInvalid as exc:
         raise _invalid(exc) from exc
-    async with service.db.transaction() as session:
-        recorded = await upsert_opiskeluoikeus(session, parsed, document, SOURCE)
+    async with service.db.autocommit() as conn:
+        recorded = await upsert_opiskeluoikeus(conn, parsed, document, raw.decode(), SOURCE)
     if recorded.changed:
         service.relay.wake()
     response.status_code = 201 if recorded.created else 200

@@ -11,7 +11,9 @@ import hashlib
 
 import orjson
 
-__all__ = ["canonical_json", "content_hash"]
+from services.ingest.domain.validation import DocumentInvalid, FieldError
+
+__all__ = ["canonical_json", "check_storable", "content_hash"]
 
 
 def canonical_json(document: object) -> bytes:
@@ -26,3 +28,10 @@ def canonical_json(document: object) -> bytes:
 def content_hash(document: object) -> str:
     """Hex sha256 of `canonical_json(document)`: equal for equal content, any key order."""
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def check_storable(raw_json: bytes) -> None:
+    """PostgreSQL's jsonb cannot hold the NUL character; refuse it as a field error rather
+    than fail at the database."""
+    if b"\\u0000" in raw_json:
+        raise DocumentInvalid([FieldError((), "the NUL character (\\u0000) is not allowed")])

@@ -14,6 +14,7 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ingest.domain.canonical import check_storable
 from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
 from services.ingest.domain.validation import DocumentInvalid
@@ -35,6 +36,12 @@ def _hoks_id(message: dict[str, object]) -> int:
     return value
 
 
+def _storable_json(document: object) -> str:
+    raw = orjson.dumps(document)
+    check_storable(raw)
+    return raw.decode()
+
+
 async def handle_change(session: AsyncSession, message: AbstractIncomingMessage) -> None:
     try:
         body = orjson.loads(message.body)
@@ -47,7 +54,9 @@ async def handle_change(session: AsyncSession, message: AbstractIncomingMessage)
         if kind == "hoks.upsert":
             hoks_id = _hoks_id(body)
             document = body.get("document")
-            await upsert_hoks(session, parse_hoks(hoks_id, document), document, SOURCE)
+            await upsert_hoks(
+                session, parse_hoks(hoks_id, document), document, _storable_json(document), SOURCE
+            )
         elif kind == "hoks.delete":
             await delete_hoks(session, _hoks_id(body), SOURCE)
         elif kind == "opiskeluoikeus.upsert":
@@ -56,7 +65,11 @@ async def handle_change(session: AsyncSession, message: AbstractIncomingMessage)
                 raise MessageRejected("oid: must be a non-empty string")
             document = body.get("document")
             await upsert_opiskeluoikeus(
-                session, parse_opiskeluoikeus(oid, document), document, SOURCE
+                session,
+                parse_opiskeluoikeus(oid, document),
+                document,
+                _storable_json(document),
+                SOURCE,
             )
         else:
             raise MessageRejected(

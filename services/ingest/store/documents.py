@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.ingest.store.tables import document_versions, documents
+from services.ingest.store.tables import SCHEMA, document_versions, documents
+from shared.messaging.envelope import Envelope
 
 
 class Kind(StrEnum):
@@ -24,51 +24,69 @@ class Recorded:
     changed: bool
 
 
+RECORD_VERSION = text(
+    f"""
+    WITH latest AS (
+        INSERT INTO {SCHEMA}.documents AS d (kind, key, version, content_hash, deleted)
+        VALUES (:kind, :key, 1, :content_hash, false)
+        ON CONFLICT (kind, key) DO UPDATE
+            SET version = d.version + 1, content_hash = excluded.content_hash,
+                deleted = false, updated_at = now()
+            WHERE d.content_hash IS DISTINCT FROM excluded.content_hash OR d.deleted
+        RETURNING d.version
+    ), stored AS (
+        INSERT INTO {SCHEMA}.document_versions (kind, key, version, content_hash, document, source)
+        SELECT :kind, :key, version, :content_hash, CAST(:document AS json), :source
+        FROM latest
+    ), staged AS (
+        INSERT INTO {SCHEMA}.outbox (message_id, type, body)
+        SELECT CAST(:message_id AS uuid), :type, convert_to(jsonb_set(
+            CAST(:envelope AS jsonb), '{{payload,version}}', to_jsonb(version))::text, 'UTF8')
+        FROM latest
+    )
+    SELECT version FROM latest
+    """
+)
+CURRENT_VERSION = text(f"SELECT version FROM {SCHEMA}.documents WHERE kind = :kind AND key = :key")
+
+Executor = AsyncSession | AsyncConnection
+
+
 async def record_version(
-    session: AsyncSession,
+    db: Executor,
     kind: Kind,
     key: str,
     content_hash: str,
-    document: object,
+    document_json: str,
     source: str,
+    event: Envelope,
 ) -> Recorded:
-    """Store a document unless the latest version has the same content.
+    """Store a document and stage its event, unless the latest version has the same content.
 
-    One statement decides: the upsert bumps the version only when the hash differs or the
-    document had been deleted, and holds the row lock until commit, so concurrent writers
-    of one document queue up and each sees the other's result.
+    One statement, so one round trip and atomic even outside a transaction: the upsert
+    bumps the version only when the hash differs or the document had been deleted, and
+    holds the row lock until commit, so concurrent writers of one document queue up and
+    each sees the other's result. The event's `payload.version` is filled in by the
+    statement from the version it assigned (`event` carries a placeholder).
     """
-    stmt = pg_insert(documents).values(
-        kind=kind, key=key, version=1, content_hash=content_hash, deleted=False
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[documents.c.kind, documents.c.key],
-        set_={
-            "version": documents.c.version + 1,
-            "content_hash": stmt.excluded.content_hash,
-            "deleted": False,
-            "updated_at": func.now(),
-        },
-        where=(documents.c.content_hash.is_distinct_from(stmt.excluded.content_hash))
-        | documents.c.deleted,
-    ).returning(documents.c.version)
-    version: int | None = (await session.execute(upsert)).scalar_one_or_none()
+    ids = {"kind": kind.value, "key": key}
+    version: int | None = (
+        await db.execute(
+            RECORD_VERSION,
+            {
+                **ids,
+                "content_hash": content_hash,
+                "document": document_json,
+                "source": source,
+                "message_id": str(event.message_id),
+                "type": event.type,
+                "envelope": event.model_dump_json(),
+            },
+        )
+    ).scalar_one_or_none()
     if version is None:
-        current = await session.scalar(
-            select(documents.c.version).where(documents.c.kind == kind, documents.c.key == key)
-        )
-        assert current is not None
+        current = (await db.execute(CURRENT_VERSION, ids)).scalar_one()
         return Recorded(version=current, created=False, changed=False)
-    await session.execute(
-        insert(document_versions).values(
-            kind=kind,
-            key=key,
-            version=version,
-            content_hash=content_hash,
-            document=document,
-            source=source,
-        )
-    )
     return Recorded(version=version, created=version == 1, changed=True)
 
 

@@ -1,7 +1,9 @@
 """Tables of schema `ingest`.
 
 `document_versions` keeps every accepted version of every HOKS and study right, as
-received, with its content hash (append-only: what upstream sent is never rewritten).
+received, with its content hash (append-only: what upstream sent is never rewritten). The
+type is `json`, not `jsonb`: it keeps the text exactly as received and costs PostgreSQL a
+syntax check rather than a conversion on the ingest's hot path; it still answers `->`.
 `documents` holds the latest version number and hash per document: its row lock orders
 concurrent writers, so versions are gapless and their events leave in version order.
 """
@@ -19,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 from shared.db import service_metadata
 from shared.messaging.outbox import outbox_table
@@ -47,7 +49,7 @@ document_versions = Table(
     Column("key", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("content_hash", Text),
-    Column("document", JSONB),
+    Column("document", JSON),
     Column("deleted", Boolean, nullable=False, server_default="false"),
     Column("source", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

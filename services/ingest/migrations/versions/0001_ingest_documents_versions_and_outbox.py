@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.Text(), nullable=True),
-        sa.Column("document", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("document", postgresql.JSON(astext_type=sa.Text()), nullable=True),
         sa.Column("deleted", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column(
