@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.ingest.api.routes import router
-from services.ingest.messaging.changes import CHANGES_QUEUE, INVALID_QUEUE, handle_change
+from services.ingest.messaging.changes import CHANGES_QUEUE, INVALID_QUEUE, change_handler
 from services.ingest.settings import IngestSettings
 from services.ingest.store.tables import SCHEMA, outbox
 from shared.service import Service
@@ -24,7 +24,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         migrations=MIGRATIONS,
     )
     service.routers.append(router)
-    service.add_consumer(CHANGES_QUEUE, handle_change, rejected_queue=INVALID_QUEUE)
+    service.add_consumer(CHANGES_QUEUE, change_handler(service.db), rejected_queue=INVALID_QUEUE)
     return service
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.canonical import content_hash
 from services.ingest.domain.hoks import ParsedHoks, hoks_changed, hoks_deleted
 from services.ingest.domain.opiskeluoikeus import ParsedOpiskeluoikeus, opiskeluoikeus_changed
 from services.ingest.store.documents import (
-    Executor,
     Kind,
     Recorded,
     record_deletion,
@@ -39,12 +39,12 @@ class Deleted:
 
 
 async def upsert_hoks(
-    db: Executor, parsed: ParsedHoks, document: object, document_json: str, source: str
+    conn: asyncpg.Connection, parsed: ParsedHoks, document: object, document_json: str, source: str
 ) -> Recorded:
     """Store a HOKS version; `hoks.changed` carries its normalised jaksot, not the document."""
     event = build_envelope(HoksChanged.TYPE, hoks_changed(parsed, VERSION_PLACEHOLDER))
     return await record_version(
-        db, Kind.HOKS, str(parsed.hoks_id), content_hash(document), document_json, source, event
+        conn, Kind.HOKS, str(parsed.hoks_id), content_hash(document), document_json, source, event
     )
 
 
@@ -57,7 +57,7 @@ async def delete_hoks(session: AsyncSession, hoks_id: int, source: str) -> Delet
 
 
 async def upsert_opiskeluoikeus(
-    db: Executor,
+    conn: asyncpg.Connection,
     parsed: ParsedOpiskeluoikeus,
     document: object,
     document_json: str,
@@ -67,5 +67,5 @@ async def upsert_opiskeluoikeus(
         OpiskeluoikeusChanged.TYPE, opiskeluoikeus_changed(parsed, VERSION_PLACEHOLDER)
     )
     return await record_version(
-        db, Kind.OPISKELUOIKEUS, parsed.oid, content_hash(document), document_json, source, event
+        conn, Kind.OPISKELUOIKEUS, parsed.oid, content_hash(document), document_json, source, event
     )

@@ -62,7 +62,7 @@ async def put_hoks(
         parsed = parse_hoks(hoks_id, document)
     except DocumentInvalid as exc:
         raise _invalid(exc) from exc
-    async with service.db.autocommit() as conn:
+    async with service.db.driver_connection() as conn:
         recorded = await upsert_hoks(conn, parsed, document, raw.decode(), SOURCE)
     if recorded.changed:
         service.relay.wake()
@@ -97,7 +97,7 @@ async def put_opiskeluoikeus(
         parsed = parse_opiskeluoikeus(oid, document)
     except DocumentInvalid as exc:
         raise _invalid(exc) from exc
-    async with service.db.autocommit() as conn:
+    async with service.db.driver_connection() as conn:
         recorded = await upsert_opiskeluoikeus(conn, parsed, document, raw.decode(), SOURCE)
     if recorded.changed:
         service.relay.wake()

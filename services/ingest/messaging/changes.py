@@ -19,7 +19,8 @@ from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
 from services.ingest.domain.validation import DocumentInvalid
 from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
-from shared.messaging.consumer import MessageRejected
+from shared.db import Database
+from shared.messaging.consumer import MessageHandler, MessageRejected
 from shared.messaging.topology import QueueSpec
 
 log = logging.getLogger(__name__)
@@ -42,38 +43,42 @@ def _storable_json(document: object) -> str:
     return raw.decode()
 
 
-async def handle_change(session: AsyncSession, message: AbstractIncomingMessage) -> None:
-    try:
-        body = orjson.loads(message.body)
-    except orjson.JSONDecodeError as exc:
-        raise MessageRejected(f"body: invalid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise MessageRejected("body: must be a JSON object")
-    kind = body.get("type")
-    try:
-        if kind == "hoks.upsert":
-            hoks_id = _hoks_id(body)
-            document = body.get("document")
-            await upsert_hoks(
-                session, parse_hoks(hoks_id, document), document, _storable_json(document), SOURCE
-            )
-        elif kind == "hoks.delete":
-            await delete_hoks(session, _hoks_id(body), SOURCE)
-        elif kind == "opiskeluoikeus.upsert":
-            oid = body.get("oid")
-            if not isinstance(oid, str) or not oid:
-                raise MessageRejected("oid: must be a non-empty string")
-            document = body.get("document")
-            await upsert_opiskeluoikeus(
-                session,
-                parse_opiskeluoikeus(oid, document),
-                document,
-                _storable_json(document),
-                SOURCE,
-            )
-        else:
-            raise MessageRejected(
-                f"type: must be hoks.upsert, hoks.delete or opiskeluoikeus.upsert, not {kind!r}"
-            )
-    except DocumentInvalid as exc:
-        raise MessageRejected(f"document: {exc}") from exc
+def change_handler(db: Database) -> MessageHandler:
+    """The handler of `ehoks.changes`; upserts take their own connection because each is
+    one self-committing statement (see `record_version`), deletes use the session."""
+
+    async def handle_change(session: AsyncSession, message: AbstractIncomingMessage) -> None:
+        try:
+            body = orjson.loads(message.body)
+        except orjson.JSONDecodeError as exc:
+            raise MessageRejected(f"body: invalid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise MessageRejected("body: must be a JSON object")
+        kind = body.get("type")
+        try:
+            if kind == "hoks.upsert":
+                hoks_id = _hoks_id(body)
+                document = body.get("document")
+                parsed = parse_hoks(hoks_id, document)
+                async with db.driver_connection() as conn:
+                    await upsert_hoks(conn, parsed, document, _storable_json(document), SOURCE)
+            elif kind == "hoks.delete":
+                await delete_hoks(session, _hoks_id(body), SOURCE)
+            elif kind == "opiskeluoikeus.upsert":
+                oid = body.get("oid")
+                if not isinstance(oid, str) or not oid:
+                    raise MessageRejected("oid: must be a non-empty string")
+                document = body.get("document")
+                study_right = parse_opiskeluoikeus(oid, document)
+                async with db.driver_connection() as conn:
+                    await upsert_opiskeluoikeus(
+                        conn, study_right, document, _storable_json(document), SOURCE
+                    )
+            else:
+                raise MessageRejected(
+                    f"type: must be hoks.upsert, hoks.delete or opiskeluoikeus.upsert, not {kind!r}"
+                )
+        except DocumentInvalid as exc:
+            raise MessageRejected(f"document: {exc}") from exc
+
+    return handle_change

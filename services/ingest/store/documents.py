@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+import asyncpg
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.store.tables import SCHEMA, document_versions, documents
 from shared.messaging.envelope import Envelope
@@ -24,11 +25,12 @@ class Recorded:
     changed: bool
 
 
-RECORD_VERSION = text(
-    f"""
+# Positional parameters: $1 kind, $2 key, $3 content_hash, $4 document, $5 source,
+# $6 message_id, $7 type, $8 envelope.
+RECORD_VERSION = f"""
     WITH latest AS (
         INSERT INTO {SCHEMA}.documents AS d (kind, key, version, content_hash, deleted)
-        VALUES (:kind, :key, 1, :content_hash, false)
+        VALUES ($1, $2, 1, $3, false)
         ON CONFLICT (kind, key) DO UPDATE
             SET version = d.version + 1, content_hash = excluded.content_hash,
                 deleted = false, updated_at = now()
@@ -36,24 +38,20 @@ RECORD_VERSION = text(
         RETURNING d.version
     ), stored AS (
         INSERT INTO {SCHEMA}.document_versions (kind, key, version, content_hash, document, source)
-        SELECT :kind, :key, version, :content_hash, CAST(:document AS json), :source
-        FROM latest
+        SELECT $1, $2, version, $3, $4::json, $5 FROM latest
     ), staged AS (
         INSERT INTO {SCHEMA}.outbox (message_id, type, body)
-        SELECT CAST(:message_id AS uuid), :type, convert_to(jsonb_set(
-            CAST(:envelope AS jsonb), '{{payload,version}}', to_jsonb(version))::text, 'UTF8')
+        SELECT $6::uuid, $7, convert_to(
+            jsonb_set($8::jsonb, '{{payload,version}}', to_jsonb(version))::text, 'UTF8')
         FROM latest
     )
     SELECT version FROM latest
-    """
-)
-CURRENT_VERSION = text(f"SELECT version FROM {SCHEMA}.documents WHERE kind = :kind AND key = :key")
-
-Executor = AsyncSession | AsyncConnection
+"""
+CURRENT_VERSION = f"SELECT version FROM {SCHEMA}.documents WHERE kind = $1 AND key = $2"
 
 
 async def record_version(
-    db: Executor,
+    conn: asyncpg.Connection,
     kind: Kind,
     key: str,
     content_hash: str,
@@ -63,29 +61,25 @@ async def record_version(
 ) -> Recorded:
     """Store a document and stage its event, unless the latest version has the same content.
 
-    One statement, so one round trip and atomic even outside a transaction: the upsert
-    bumps the version only when the hash differs or the document had been deleted, and
-    holds the row lock until commit, so concurrent writers of one document queue up and
-    each sees the other's result. The event's `payload.version` is filled in by the
-    statement from the version it assigned (`event` carries a placeholder).
+    One statement, so one round trip and atomic on its own: the upsert bumps the version
+    only when the hash differs or the document had been deleted, and holds the row lock
+    until commit, so concurrent writers of one document queue up and each sees the other's
+    result. The event's `payload.version` is filled in by the statement from the version
+    it assigned (`event` carries a placeholder). Raw asyncpg: this is the ingest's hot path.
     """
-    ids = {"kind": kind.value, "key": key}
-    version: int | None = (
-        await db.execute(
-            RECORD_VERSION,
-            {
-                **ids,
-                "content_hash": content_hash,
-                "document": document_json,
-                "source": source,
-                "message_id": str(event.message_id),
-                "type": event.type,
-                "envelope": event.model_dump_json(),
-            },
-        )
-    ).scalar_one_or_none()
+    version: int | None = await conn.fetchval(
+        RECORD_VERSION,
+        kind.value,
+        key,
+        content_hash,
+        document_json,
+        source,
+        str(event.message_id),
+        event.type,
+        event.model_dump_json(),
+    )
     if version is None:
-        current = (await db.execute(CURRENT_VERSION, ids)).scalar_one()
+        current: int = await conn.fetchval(CURRENT_VERSION, kind.value, key)
         return Recorded(version=current, created=False, changed=False)
     return Recorded(version=version, created=version == 1, changed=True)
 

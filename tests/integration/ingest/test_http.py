@@ -151,6 +151,13 @@ BAD_INPUTS: list[tuple[str, Any, dict[str, str], int, list[Any]]] = [
     ("malformed-json", b'{"oppija-oid": ', JSON, 422, ["body"]),
     ("not-an-object", b"[1, 2]", JSON, 422, ["body"]),
     (
+        "nul-character",
+        b'{"oppija-oid": "1.2.246.562.24.1\\u0000", "opiskeluoikeus-oid": "1.2.246.562.15.1"}',
+        JSON,
+        422,
+        ["body"],
+    ),
+    (
         "missing-oppija-oid",
         {"opiskeluoikeus-oid": "1.2.246.562.15.1"},
         JSON,
