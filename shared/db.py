@@ -51,6 +51,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         max_overflow=0,
         pool_recycle=1800,
         pool_pre_ping=False,
+        hide_parameters=True,  # errors end up in logs and x-error headers: no personal data
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )
