@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 
@@ -12,7 +14,7 @@ from services.ingest.domain.canonical import check_storable
 from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
 from services.ingest.domain.validation import DocumentInvalid
-from services.ingest.store.documents import Kind, exists
+from services.ingest.store.documents import Kind, Recorded, exists
 from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
 from shared.auth import ApiClient, require_scope
 from shared.errors import ApiError
@@ -23,6 +25,7 @@ Writer = Annotated[ApiClient, Depends(require_scope("hoks:write"))]
 HoksId = Annotated[int, Path(gt=0, le=2**63 - 1, description="eHOKS's integer id")]
 Oid = Annotated[str, Path(pattern=r"^1\.2\.246\.562\.15\.\d+$", description="Koski OID")]
 SOURCE = "http"
+Parsed = TypeVar("Parsed")
 
 
 class Accepted(BaseModel):
@@ -49,25 +52,55 @@ def _invalid(exc: DocumentInvalid) -> ApiError:
     return ApiError(422, f"invalid document: {fields}", details)
 
 
+async def _accept(
+    request: Request,
+    response: Response,
+    parse: Callable[[object], Parsed],
+    store: Callable[[asyncpg.Connection, Parsed, object, str, str], Awaitable[Recorded]],
+) -> Recorded:
+    """Read, validate (pure, before any I/O), store; 201 for a document's first version."""
+    service = _service(request)
+    document, raw = await read_json_document(request, service.settings.max_body_bytes)
+    try:
+        check_storable(raw)
+        parsed = parse(document)
+    except DocumentInvalid as exc:
+        raise _invalid(exc) from exc
+    async with service.db.driver_connection() as conn:
+        recorded = await store(conn, parsed, document, raw.decode(), SOURCE)
+    if recorded.changed:
+        service.relay.wake()
+    response.status_code = 201 if recorded.created else 200
+    return recorded
+
+
 @router.put(
     "/hoks/{hoks_id}", response_model=HoksAccepted, responses={201: {"model": HoksAccepted}}
 )
 async def put_hoks(
     hoks_id: HoksId, request: Request, response: Response, _: Writer
 ) -> HoksAccepted:
-    service = _service(request)
-    document, raw = await read_json_document(request, service.settings.max_body_bytes)
-    try:
-        check_storable(raw)
-        parsed = parse_hoks(hoks_id, document)
-    except DocumentInvalid as exc:
-        raise _invalid(exc) from exc
-    async with service.db.driver_connection() as conn:
-        recorded = await upsert_hoks(conn, parsed, document, raw.decode(), SOURCE)
-    if recorded.changed:
-        service.relay.wake()
-    response.status_code = 201 if recorded.created else 200
+    recorded = await _accept(
+        request, response, lambda document: parse_hoks(hoks_id, document), upsert_hoks
+    )
     return HoksAccepted(hoks_id=hoks_id, version=recorded.version, changed=recorded.changed)
+
+
+@router.put(
+    "/opiskeluoikeudet/{oid}",
+    response_model=OpiskeluoikeusAccepted,
+    responses={201: {"model": OpiskeluoikeusAccepted}},
+)
+async def put_opiskeluoikeus(
+    oid: Oid, request: Request, response: Response, _: Writer
+) -> OpiskeluoikeusAccepted:
+    recorded = await _accept(
+        request,
+        response,
+        lambda document: parse_opiskeluoikeus(oid, document),
+        upsert_opiskeluoikeus,
+    )
+    return OpiskeluoikeusAccepted(oid=oid, version=recorded.version, changed=recorded.changed)
 
 
 @router.delete("/hoks/{hoks_id}", status_code=204)
@@ -80,26 +113,3 @@ async def remove_hoks(hoks_id: HoksId, request: Request, _: Writer) -> Response:
     if deleted.changed:
         service.relay.wake()
     return Response(status_code=204)
-
-
-@router.put(
-    "/opiskeluoikeudet/{oid}",
-    response_model=OpiskeluoikeusAccepted,
-    responses={201: {"model": OpiskeluoikeusAccepted}},
-)
-async def put_opiskeluoikeus(
-    oid: Oid, request: Request, response: Response, _: Writer
-) -> OpiskeluoikeusAccepted:
-    service = _service(request)
-    document, raw = await read_json_document(request, service.settings.max_body_bytes)
-    try:
-        check_storable(raw)
-        parsed = parse_opiskeluoikeus(oid, document)
-    except DocumentInvalid as exc:
-        raise _invalid(exc) from exc
-    async with service.db.driver_connection() as conn:
-        recorded = await upsert_opiskeluoikeus(conn, parsed, document, raw.decode(), SOURCE)
-    if recorded.changed:
-        service.relay.wake()
-    response.status_code = 201 if recorded.created else 200
-    return OpiskeluoikeusAccepted(oid=oid, version=recorded.version, changed=recorded.changed)
