@@ -19,8 +19,13 @@ class Clock:
 
     def __init__(self, frozen: dt.date | None = None) -> None:
         self.frozen = frozen
-        if frozen is not None:
-            log.warning("clock frozen", extra={"clock_today": frozen.isoformat()})
+
+    def warn_if_frozen(self) -> None:
+        """Called at start-up, once logging is set up: a frozen clock must not go unnoticed."""
+        if self.frozen is not None:
+            log.warning(
+                "clock frozen by CLOCK_TODAY", extra={"clock_today": self.frozen.isoformat()}
+            )
 
     def today(self) -> dt.date:
         if self.frozen is not None:

@@ -102,6 +102,7 @@ class Service:
         log.info("broker connected", extra={"consumers": [c.spec.name for c in self.consumers]})
 
     async def start(self) -> None:
+        self.clock.warn_if_frozen()
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         if self.settings.outbox_relay_enabled:
             self.relay.start()

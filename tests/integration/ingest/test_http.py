@@ -282,3 +282,17 @@ async def test_operators_see_health_and_metrics(ingest: Running) -> None:
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     metrics = await ingest.client.get("/metrics")
     assert 'http_requests_total{method="PUT",route="/api/v1/hoks/{hoks_id}"' in metrics.text
+
+
+async def test_correlation_id_travels_from_request_to_event(
+    ingest: Running, events: EventCapture, new_id: Any
+) -> None:
+    hoks_id = new_id()
+    response = await ingest.client.put(
+        f"/api/v1/hoks/{hoks_id}",
+        content=EHOKS[0].read_bytes(),
+        headers={**JSON, "X-Correlation-ID": f"trace-{hoks_id}"},
+    )
+    assert response.headers["X-Correlation-ID"] == f"trace-{hoks_id}"
+    [event] = await events.wait_for(is_hoks_event(hoks_id))
+    assert event["correlation_id"] == f"trace-{hoks_id}"
