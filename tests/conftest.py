@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from tests.support.events import EventCapture, capture
 from tests.support.infra import Infra, InfrastructureMissing, create_infra, destroy_infra
 
 
@@ -25,3 +26,10 @@ async def infra() -> AsyncIterator[Infra]:
         yield created
     finally:
         await destroy_infra(created)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def events(infra: Infra) -> AsyncIterator[EventCapture]:
+    watcher, connection = await capture(infra.amqp_url)
+    yield watcher
+    await connection.close()

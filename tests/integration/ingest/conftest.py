@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from services.ingest.app import create_service
 from services.ingest.settings import IngestSettings
 from services.ingest.store.tables import document_versions, outbox
-from tests.support.events import EventCapture, capture
 from tests.support.infra import Infra
 from tests.support.services import UPSTREAM_TOKEN, Running, run_in_process
 
@@ -36,13 +35,6 @@ async def ingest(infra: Infra) -> AsyncIterator[Running]:
     async with run_in_process(create_service(ingest_settings(infra))) as running:
         running.client.headers["authorization"] = f"Bearer {UPSTREAM_TOKEN}"
         yield running
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def events(infra: Infra) -> AsyncIterator[EventCapture]:
-    watcher, connection = await capture(infra.amqp_url)
-    yield watcher
-    await connection.close()
 
 
 @pytest.fixture
