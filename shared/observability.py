@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -27,6 +28,8 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CORRELATION_HEADER = "X-Correlation-ID"
+# A caller's id is carried into logs and events only when it is a plain token.
+VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def health_router(db: Database, broker: Broker) -> APIRouter:
@@ -71,8 +74,8 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get(CORRELATION_HEADER)
-        cid = incoming or str(uuid.uuid4())
+        incoming = Headers(scope=scope).get(CORRELATION_HEADER, "")
+        cid = incoming if VALID_CORRELATION_ID.fullmatch(incoming) else str(uuid.uuid4())
         token = correlation_id_var.set(cid)
         status = 500
         start = time.perf_counter()

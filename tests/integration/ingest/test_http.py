@@ -296,3 +296,11 @@ async def test_correlation_id_travels_from_request_to_event(
     assert response.headers["X-Correlation-ID"] == f"trace-{hoks_id}"
     [event] = await events.wait_for(is_hoks_event(hoks_id))
     assert event["correlation_id"] == f"trace-{hoks_id}"
+
+
+async def test_an_unusable_correlation_id_is_replaced(ingest: Running) -> None:
+    response = await ingest.client.get(
+        "/health/live", headers={"X-Correlation-ID": "x" * 500 + "\u00e4 {}"}
+    )
+    replaced = response.headers["X-Correlation-ID"]
+    assert len(replaced) == 36 and replaced.count("-") == 4, "a fresh UUID"
