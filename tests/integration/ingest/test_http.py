@@ -300,7 +300,7 @@ async def test_correlation_id_travels_from_request_to_event(
 
 async def test_an_unusable_correlation_id_is_replaced(ingest: Running) -> None:
     response = await ingest.client.get(
-        "/health/live", headers={"X-Correlation-ID": "x" * 500 + "\u00e4 {}"}
+        "/health/live", headers={"X-Correlation-ID": "x" * 500 + " {}"}
     )
     replaced = response.headers["X-Correlation-ID"]
     assert len(replaced) == 36 and replaced.count("-") == 4, "a fresh UUID"
