@@ -163,6 +163,20 @@ async def baseline(dsn: str, count: int, concurrency: int) -> float:
     return count / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process and its children so far (Linux /proc): far less
+    noisy on a shared machine than throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The server and its worker processes (WEB_CONCURRENCY > 1)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
 async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(300):
@@ -208,7 +222,9 @@ async def main() -> None:
         await drive(
             args.port, bodies[:200], 8, first_id=10**9
         )  # warm-up: first request pays imports and pools
+        cpu_before = tree_cpu_seconds(proc.pid)
         elapsed, latencies = await drive(args.port, bodies, args.concurrency)
+        cpu_per_document = (tree_cpu_seconds(proc.pid) - cpu_before) / len(latencies)
         rate = len(latencies) / elapsed
         inserts = await baseline(dsn, args.documents, args.concurrency)
     finally:
@@ -219,7 +235,7 @@ async def main() -> None:
 
     size = statistics.mean(len(b) for b in bodies) / 1024
     print(f"documents: {len(latencies)} (mean {size:.1f} KiB), concurrency {args.concurrency}")
-    print(f"ingest: {rate:,.0f} documents/s")
+    print(f"ingest: {rate:,.0f} documents/s, server CPU {cpu_per_document * 1000:.2f} ms/document")
     print(
         f"latency: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
         f"p99 {percentile(latencies, 99) * 1000:.1f} ms, "
