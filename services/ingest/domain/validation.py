@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 Loc = tuple[str | int, ...]
+T = TypeVar("T")
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -93,17 +95,33 @@ class Reader:
         self.error(loc, "expected an object")
         return None
 
-    def string(
-        self, parent: dict[str, object], key: str, loc: Loc, *, required: bool = False
-    ) -> str | None:
-        """A string; empty strings count as missing when `required`."""
+    def _present(
+        self,
+        parent: dict[str, object],
+        key: str,
+        loc: Loc,
+        type_: type[T],
+        expected: str,
+        required: bool,
+    ) -> T | None:
+        """The value when present and of `type_`; otherwise None, with an error when it is
+        required and missing or present with the wrong type."""
         value = parent.get(key)
         if value is None:
             if required:
                 self.error((*loc, key), "field required")
             return None
-        if not isinstance(value, str):
-            self.error((*loc, key), "expected a string")
+        if not isinstance(value, type_):
+            self.error((*loc, key), expected)
+            return None
+        return value
+
+    def string(
+        self, parent: dict[str, object], key: str, loc: Loc, *, required: bool = False
+    ) -> str | None:
+        """A string; empty strings count as missing when `required`."""
+        value = self._present(parent, key, loc, str, "expected a string", required)
+        if value is None:
             return None
         if required and not value.strip():
             self.error((*loc, key), "must not be empty")
@@ -124,13 +142,8 @@ class Reader:
         self, parent: dict[str, object], key: str, loc: Loc, *, required: bool = False
     ) -> dt.date | None:
         """A strict ISO calendar date `YYYY-MM-DD` (2023-02-30 and 2023-2-3 are errors)."""
-        value = parent.get(key)
+        value = self._present(parent, key, loc, str, "expected a date string YYYY-MM-DD", required)
         if value is None:
-            if required:
-                self.error((*loc, key), "field required")
-            return None
-        if not isinstance(value, str):
-            self.error((*loc, key), "expected a date string YYYY-MM-DD")
             return None
         parsed = parse_strict_date(value)
         if parsed is None:

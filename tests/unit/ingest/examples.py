@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,29 @@ def koski_study_rights() -> list[tuple[str, dict[str, Any]]]:
                 for j, oo in enumerate(oppija["opiskeluoikeudet"]):
                     found.append((f"{path.name}#{i}.{j}", oo))
     return found
+
+
+def at(document: dict[str, Any], loc: tuple[str | int, ...]) -> Any:
+    """The value at a field location (as in `FieldError.loc`)."""
+    node: Any = document
+    for part in loc:
+        node = node[part]
+    return node
+
+
+def setter(loc: tuple[str | int, ...], value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation that sets the field at `loc`: one row of an invalid-document table."""
+
+    def mutate(document: dict[str, Any]) -> None:
+        at(document, loc[:-1])[loc[-1]] = value
+
+    return mutate
+
+
+def deleter(loc: tuple[str | int, ...]) -> Callable[[dict[str, Any]], None]:
+    """A mutation that removes the field at `loc`."""
+
+    def mutate(document: dict[str, Any]) -> None:
+        del at(document, loc[:-1])[loc[-1]]
+
+    return mutate

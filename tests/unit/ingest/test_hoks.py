@@ -19,7 +19,7 @@ from services.ingest.domain.hoks import (
     TutkinnonOsa,
     parse_hoks,
 )
-from tests.unit.ingest.examples import hoks_files, load
+from tests.unit.ingest.examples import at, deleter, hoks_files, load, setter
 
 AMMAT = "hankittavat-ammat-tutkinnon-osat"
 YHTEISET = "hankittavat-yhteiset-tutkinnon-osat"
@@ -256,27 +256,6 @@ def base_hoks() -> dict[str, Any]:
 
 AMMAT_JAKSO: tuple[str | int, ...] = (AMMAT, 0, OHT, 1)
 YHTEINEN_JAKSO: tuple[str | int, ...] = (YHTEISET, 0, "osa-alueet", 0, OHT, 0)
-
-
-def at(document: dict[str, Any], loc: tuple[str | int, ...]) -> Any:
-    node: Any = document
-    for part in loc:
-        node = node[part]
-    return node
-
-
-def setter(loc: tuple[str | int, ...], value: Any) -> Callable[[dict[str, Any]], None]:
-    def mutate(document: dict[str, Any]) -> None:
-        at(document, loc[:-1])[loc[-1]] = value
-
-    return mutate
-
-
-def deleter(loc: tuple[str | int, ...]) -> Callable[[dict[str, Any]], None]:
-    def mutate(document: dict[str, Any]) -> None:
-        del at(document, loc[:-1])[loc[-1]]
-
-    return mutate
 
 
 def test_base_document_is_valid() -> None:

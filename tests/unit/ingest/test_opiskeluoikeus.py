@@ -16,7 +16,7 @@ from services.ingest.domain.opiskeluoikeus import (
     Suoritus,
     parse_opiskeluoikeus,
 )
-from tests.unit.ingest.examples import koski_study_rights, load
+from tests.unit.ingest.examples import deleter, koski_study_rights, load, setter
 
 OID = "1.2.246.562.15.10000000001"
 
@@ -157,27 +157,6 @@ def test_oid_may_be_absent_from_the_body() -> None:
     document = base_oo()
     del document["oid"]
     assert parse_opiskeluoikeus(OID, document).oid == OID
-
-
-def at(document: dict[str, Any], loc: tuple[str | int, ...]) -> Any:
-    node: Any = document
-    for part in loc:
-        node = node[part]
-    return node
-
-
-def setter(loc: tuple[str | int, ...], value: Any) -> Callable[[dict[str, Any]], None]:
-    def mutate(document: dict[str, Any]) -> None:
-        at(document, loc[:-1])[loc[-1]] = value
-
-    return mutate
-
-
-def deleter(loc: tuple[str | int, ...]) -> Callable[[dict[str, Any]], None]:
-    def mutate(document: dict[str, Any]) -> None:
-        del at(document, loc[:-1])[loc[-1]]
-
-    return mutate
 
 
 JAKSO0 = ("tila", "opiskeluoikeusjaksot", 0)
