@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -74,8 +74,34 @@ async def _accept(
     return recorded
 
 
+def _document_body(description: str) -> dict[str, Any]:
+    """OpenAPI for a body read raw (the document belongs to eHOKS or Koski, not to us)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    }
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown bearer token"},
+    403: {"description": "the client lacks scope hoks:write"},
+    413: {"description": "body larger than MAX_BODY_BYTES"},
+    415: {"description": "body is not application/json"},
+    422: {"description": "invalid document: `details[].loc` names each bad field"},
+}
+
+
 @router.put(
-    "/hoks/{hoks_id}", response_model=HoksAccepted, responses={201: {"model": HoksAccepted}}
+    "/hoks/{hoks_id}",
+    response_model=HoksAccepted,
+    responses={201: {"model": HoksAccepted, "description": "first version"}, **ERRORS},
+    openapi_extra=_document_body(
+        "A HOKS as eHOKS stores it (kebab-case); `opiskeluoikeus-oid` and `oppija-oid` "
+        "required, an `id` must equal the path's."
+    ),
 )
 async def put_hoks(
     hoks_id: HoksId, request: Request, response: Response, _: Writer
@@ -89,7 +115,10 @@ async def put_hoks(
 @router.put(
     "/opiskeluoikeudet/{oid}",
     response_model=OpiskeluoikeusAccepted,
-    responses={201: {"model": OpiskeluoikeusAccepted}},
+    responses={201: {"model": OpiskeluoikeusAccepted, "description": "first version"}, **ERRORS},
+    openapi_extra=_document_body(
+        "A Koski ammatillinen opiskeluoikeus (camelCase); an `oid` must equal the path's."
+    ),
 )
 async def put_opiskeluoikeus(
     oid: Oid, request: Request, response: Response, _: Writer

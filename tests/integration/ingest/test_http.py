@@ -304,3 +304,11 @@ async def test_an_unusable_correlation_id_is_replaced(ingest: Running) -> None:
     )
     replaced = response.headers["X-Correlation-ID"]
     assert len(replaced) == 36 and replaced.count("-") == 4, "a fresh UUID"
+
+
+async def test_openapi_describes_the_document_bodies_and_errors(ingest: Running) -> None:
+    spec = (await ingest.client.get("/openapi.json")).json()
+    for path in ("/api/v1/hoks/{hoks_id}", "/api/v1/opiskeluoikeudet/{oid}"):
+        put = spec["paths"][path]["put"]
+        assert put["requestBody"]["content"]["application/json"]["schema"] == {"type": "object"}
+        assert {"200", "201", "401", "403", "413", "415", "422"} <= set(put["responses"])
