@@ -111,9 +111,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
-        for consumer in self.consumers:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+        await asyncio.gather(*(c.stop() for c in self.consumers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -9,6 +9,8 @@ that harmless.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -64,6 +66,9 @@ class Consumer:
         self.after_commit = after_commit
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def start(self) -> None:
         channel = await self.broker.channel(self.prefetch)
@@ -74,13 +79,26 @@ class Consumer:
             )
         self._tag = await self._queue.consume(self.process)
 
-    async def stop(self) -> None:
-        """Stop taking new messages; in-flight ones finish (their ack waits for the commit)."""
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop taking new messages and give in-flight ones time to commit and ack; one
+        still running after that is redelivered later, which its idempotency makes safe."""
         if self._queue is not None and self._tag is not None:
             await self._queue.cancel(self._tag)
             self._tag = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=grace_seconds)
 
     async def process(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._process(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
         correlation_id_var.set(message.correlation_id)
         try:
             async with self.db.transaction() as session:
