@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,6 @@ class Service:
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
     def add_consumer(
@@ -106,8 +105,6 @@ class Service:
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         if self.settings.outbox_relay_enabled:
             self.relay.start()
-        for hook in self.on_start:
-            await hook()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""

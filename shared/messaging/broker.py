@@ -66,7 +66,6 @@ class Broker:
         message_id: str | None = None,
         correlation_id: str | None = None,
         headers: dict[str, Any] | None = None,
-        expiration: float | None = None,
     ) -> None:
         """Publish one persistent message and wait for the broker's confirm.
 
@@ -82,7 +81,6 @@ class Broker:
             message_id=message_id,
             correlation_id=correlation_id,
             headers=headers or {},
-            expiration=expiration,
         )
         if exchange is None:
             target = self.events

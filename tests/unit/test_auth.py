@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.auth import ApiClients, hash_token
+from shared.auth import ApiClients, audit, hash_token
 from shared.errors import ApiError
 from shared.settings import DEV_API_CLIENTS_FILE
 
@@ -81,3 +81,17 @@ def test_unknown_scope_in_the_file_is_refused_at_start(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="everything"):
         ApiClients.from_file(path)
+
+
+def test_audit_records_who_what_and_which_resource_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = ApiClients.from_file(DEV_API_CLIENTS_FILE).authenticate("Bearer dev-reader-token")
+    with caplog.at_level("INFO", logger="audit"):
+        audit(client, "read jaksot", "hoks/12")
+    [record] = caplog.records
+    assert (record.client, record.action, record.resource) == (  # type: ignore[attr-defined]
+        "dev-reader",
+        "read jaksot",
+        "hoks/12",
+    )
