@@ -118,6 +118,9 @@ class Service:
         await self.db.dispose()
 
     def create_app(self, **fastapi_kwargs: Any) -> FastAPI:
+        # Here rather than only in run(): worker processes (WEB_CONCURRENCY) start afresh.
+        configure_logging(self.name, self.settings.log_level)
+
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.api_clients = ApiClients.from_file(self.settings.api_clients_file)
