@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+READY_TIMEOUT_SECONDS = 2.0
 CORRELATION_HEADER = "X-Correlation-ID"
 # A caller's id is carried into logs and events only when it is a plain token.
 VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -43,7 +45,8 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
     async def ready() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
-            await db.ping()
+            # Bounded: a pool busy with requests must not make the probe hang.
+            await asyncio.wait_for(db.ping(), timeout=READY_TIMEOUT_SECONDS)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.logging import current_correlation_id
-from shared.messaging.broker import Broker
+from shared.messaging.broker import Broker, BrokerUnavailable
 from shared.messaging.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class OutboxRelay:
             try:
                 while await self.publish_batch() == self.batch_size:
                     pass
+            except BrokerUnavailable:
+                log.warning("broker unavailable; outbox events wait")
             except Exception:
                 log.warning("outbox relay pass failed; will retry", exc_info=True)
             with contextlib.suppress(TimeoutError):
