@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from services.ingest.domain.canonical import content_hash
+from services.ingest.store.tables import documents
 from tests.integration.ingest.conftest import stored_versions
 from tests.support.events import EventCapture
 from tests.support.services import READER_TOKEN, Running
@@ -142,6 +145,12 @@ async def test_concurrent_different_versions_end_consistent(
     )
     versions = sorted(r.json()["version"] for r in responses)
     assert versions == [1, 2, 3, 4, 5, 6], "each distinct content gets its own gapless version"
+    latest = variants[max(range(6), key=lambda n: responses[n].json()["version"])]
+    async with ingest.service.db.transaction() as session:
+        stored_hash = await session.scalar(
+            select(documents.c.content_hash).where(documents.c.key == str(hoks_id))
+        )
+    assert stored_hash == content_hash(latest), "the latest version is the last one written"
     emitted = await events.wait_for(is_hoks_event(hoks_id), count=6)
     assert sorted(e["payload"]["version"] for e in emitted) == versions
     assert len({e["message_id"] for e in emitted}) == 6
