@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migrations import create_outbox_v1
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -55,22 +57,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", "key", name=op.f("pk_documents")),
         schema="ingest",
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("message_id", sa.Uuid(), nullable=False),
-        sa.Column("type", sa.Text(), nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("message_id", name=op.f("uq_outbox_message_id")),
-        schema="ingest",
-    )
+    create_outbox_v1("ingest")
     # ### end Alembic commands ###
 
 
