@@ -1,8 +1,8 @@
-"""Payloads of the events the ingest publishes (api.md "Events").
+"""Payloads of every event (api.md "Events").
 
 One pydantic model per event type, carried in the envelope's `payload` (the envelope is
-`shared.messaging`). They live in `shared/` because the bundler consumes them: producer
-and consumers validate against the same model. `TYPE` is the envelope `type` and the
+`shared.messaging`). They live in `shared/` because producer and consumers are different
+services: both validate against the same model. `TYPE` is the envelope `type` and the
 routing key. Payloads are complete snapshots, not diffs: a consumer that sees
 `hoks.changed` version 3 can replace everything it derived from version 2 (E14, E18:
 a jakso missing from the new version was removed from the HOKS).
@@ -15,6 +15,7 @@ needs a new `SCHEMA_VERSION`.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -166,3 +167,202 @@ class OpiskeluoikeusChanged(_Payload):
     opiskeluoikeusjaksot: list[OpiskeluoikeusjaksoPayload] = []
     suoritukset: list[SuoritusPayload] = []
     oppisopimuksen_purkamispaiva: dt.date | None = None
+
+
+# --- The survey flow: bundler ⇄ arvo_adapter, bundler ⇄ sender ----------------------
+#
+# Ids: `jakso_id` is the bundler's integer id of a jakso row (stable for its life);
+# `nippu_id` and `tpk_nippu_id` are the bundler's UUIDs of a bundle; `tunniste` is the
+# bundle's identifier in Arvo (N2). Dates are calendar dates in Europe/Helsinki.
+
+ArvoNippuTila = Literal[
+    "odottaa_lahetysta",
+    "lahetetty",
+    "lahetys_epaonnistunut",
+    "bounced",
+    "ei_kelvollisia_yhteystietoja",
+    "vastausaika_loppunut_ennen_lahetysta",
+    "vastausaika_loppunut_ennen_muistutusta",
+    "vastattu",
+]
+"""The bundle statuses Arvo knows (arvo-api.md, PATCH nippu)."""
+
+
+class NippuJaksoPayload(_Part):
+    """One jakso of a TEP bundle: the background data of its answer code (arvo-api.md,
+    POST vastaajatunnus), kesto (K1–K3) included. Field names are Arvo's."""
+
+    jakso_id: int
+    koulutustoimija_oid: str
+    oppilaitos_oid: str | None = None
+    toimipiste_oid: str | None = None
+    tyonantaja: str
+    tyopaikka: str
+    tyopaikka_normalisoitu: str
+    tutkintotunnus: str
+    tutkinnon_osa: str | None = None
+    paikallinen_tutkinnon_osa: str | None = None
+    tutkintonimike: list[str] = []
+    osaamisala: list[str] = []
+    tyopaikkajakson_alkupvm: dt.date
+    tyopaikkajakson_loppupvm: dt.date
+    rahoituskausi_pvm: dt.date
+    osa_aikaisuus: int | None = None
+    sopimustyyppi: Literal["koulutussopimus", "oppisopimus"]
+    oppisopimuksen_perusta: str | None = None
+    kesto: int
+
+
+class NippuReady(_Payload):
+    """A TEP bundle was formed (N1) on a run: make an answer code per jakso, then the
+    bundle link. `voimassa_alkupvm` is the sending date (W1), `voimassa_loppupvm` the last
+    answer day (W2); when it has passed by the time Arvo is reached, the codes are made
+    with `ei_kuulu_lahetettavien_perusjoukkoon` and no link."""
+
+    TYPE: ClassVar[str] = "nippu.ready"
+
+    nippu_id: uuid.UUID
+    tunniste: str
+    koulutustoimija_oid: str
+    tutkintotunnus: str
+    tyonantaja: str
+    tyopaikka: str
+    niputuspvm: dt.date
+    voimassa_alkupvm: dt.date
+    voimassa_loppupvm: dt.date
+    jaksot: list[NippuJaksoPayload]
+
+
+class NippuLinkedJaksoPayload(_Part):
+    """A jakso's answer code, or None when Arvo had no survey for it (404)."""
+
+    jakso_id: int
+    tunnus: str | None = None
+
+
+class NippuLinked(_Payload):
+    """Arvo's answer to a bundle. `outcome`: `linked` (link and validity set),
+    `arvo_ei_kyselya` (Arvo 404: the jaksot get that reason, nothing is sent) or
+    `vastausaika_umpeutunut` (the window passed before Arvo was reached: codes made with
+    `ei_kuulu_lahetettavien_perusjoukkoon`, no link)."""
+
+    TYPE: ClassVar[str] = "nippu.linked"
+
+    nippu_id: uuid.UUID
+    tunniste: str
+    outcome: Literal["linked", "arvo_ei_kyselya", "vastausaika_umpeutunut"]
+    linkki: str | None = None
+    voimassa_loppupvm: dt.date | None = None
+    jaksot: list[NippuLinkedJaksoPayload] = []
+
+
+class TpkNippuReady(_Payload):
+    """A TPK bundle (T3) of a kausi (T1, T4): make its workplace-survey link (T5)."""
+
+    TYPE: ClassVar[str] = "tpk_nippu.ready"
+
+    tpk_nippu_id: uuid.UUID
+    koulutustoimija_oid: str
+    tyonantaja: str
+    tyopaikka: str
+    tyopaikka_normalisoitu: str
+    tiedonkeruu_alkupvm: dt.date
+    tiedonkeruu_loppupvm: dt.date
+    vastaamisajan_alkupvm: dt.date
+    vastaamisajan_loppupvm: dt.date
+
+
+class TpkNippuLinked(_Payload):
+    """The TPK link Arvo made; the provider fetches it from the bundler (T5)."""
+
+    TYPE: ClassVar[str] = "tpk_nippu.linked"
+
+    tpk_nippu_id: uuid.UUID
+    tunnus: str
+    kysely_linkki: str
+    voimassa_loppupvm: dt.date
+
+
+class ArvoStatusUpdate(_Payload):
+    """Tell Arvo a bundle's sending status and validity (S2): a PATCH of the nippu."""
+
+    TYPE: ClassVar[str] = "arvo.status_update"
+
+    nippu_id: uuid.UUID
+    tunniste: str
+    tila: ArvoNippuTila
+    voimassa_loppupvm: dt.date | None = None
+
+
+class JaksoKestoChanged(_Payload):
+    """K4: a bundled jakso's kesto changed (an overlapping jakso of the same student in the
+    same rahoituskausi changed): PATCH its answer code's background data."""
+
+    TYPE: ClassVar[str] = "jakso.kesto_changed"
+
+    jakso_id: int
+    nippu_id: uuid.UUID
+    kesto: int
+
+
+class JaksoCancelled(_Payload):
+    """A bundled jakso was cancelled before its bundle was sent (E14): DELETE its code."""
+
+    TYPE: ClassVar[str] = "jakso.cancelled"
+
+    jakso_id: int
+    nippu_id: uuid.UUID
+
+
+class SurveyStatus(_Payload):
+    """What Arvo says of a bundle's survey, seen by the arvo_adapter (read-through of the
+    status, or an answer noticed later): the bundler records `vastattu`."""
+
+    TYPE: ClassVar[str] = "survey.status"
+
+    tunniste: str
+    vastattu: bool
+    voimassa_loppupvm: dt.date | None = None
+
+
+# --- bundler ⇄ sender -----------------------------------------------------------------
+
+
+class SendRequested(_Payload):
+    """Send a bundle's link (S1) or resend it (S4). The bundler chose the channels (C3,
+    C4): an address is given for each channel to use. `resend_number` is 0 for the first
+    send and grows by one per resend; the sender's reminder (S3) is its own job.
+
+    Personal data: the sender keeps the addresses only as long as P1 allows.
+    """
+
+    TYPE: ClassVar[str] = "send.requested"
+
+    nippu_id: uuid.UUID
+    tunniste: str
+    kind: Literal["initial", "resend"]
+    resend_number: int = 0
+    linkki: str
+    niputuspvm: dt.date
+    voimassa_loppupvm: dt.date
+    koulutustoimija_oid: str
+    oppilaitokset: list[str]
+    sahkoposti: str | None = None
+    puhelinnumero: str | None = None
+
+
+class SendStatus(_Payload):
+    """A message's state changed (accepted, sent, failed with a reason, bounced,
+    delivered), or the reminder run decided the bundle's fate (`nippu_tila`: `vastattu`,
+    `vastausaika_loppunut_ennen_muistutusta`)."""
+
+    TYPE: ClassVar[str] = "send.status"
+
+    nippu_id: uuid.UUID
+    message_key: str
+    kind: Literal["initial", "reminder", "resend"]
+    kanava: Literal["email", "sms"] | None = None
+    tila: Literal["accepted", "sent", "failed", "bounced", "delivered"] | None = None
+    reason: str | None = None
+    at: dt.datetime
+    nippu_tila: Literal["vastattu", "vastausaika_loppunut_ennen_muistutusta"] | None = None
