@@ -111,11 +111,11 @@ def evaluate(
 
     if opiskeluoikeus is None:
         return result("E3", Tila.ODOTTAA, Syy.OPISKELUOIKEUS_PUUTTUU)
-    if hoks.tuva_tai_telma or opiskeluoikeus.tuva_tai_telma:
+    if hoks.is_tuva or opiskeluoikeus.is_tuva_tai_telma:
         return result("E4", Tila.EI_LAHETETA, Syy.EI_TUTKINTOKOULUTUS)
     if opiskeluoikeus.ammatillinen_suoritus is None:
         return result("E5", Tila.EI_LAHETETA, Syy.EI_AMMATILLINEN_TUTKINTO)
-    if opiskeluoikeus.sisaltyy_toiseen:
+    if opiskeluoikeus.sisaltyy_opiskeluoikeuteen is not None:
         return result("E6", Tila.EI_LAHETETA, Syy.SISALTYY_TOISEEN_OPISKELUOIKEUTEEN)
     if opiskeluoikeus_paattynyt(opiskeluoikeus, loppu):
         return result("E7", Tila.EI_LAHETETA, Syy.OPISKELUOIKEUS_PAATTYNYT)
@@ -147,7 +147,7 @@ def opiskeluoikeus_paattynyt(opiskeluoikeus: Opiskeluoikeus, loppu: date) -> boo
     "valiaikaisestikeskeytynyt, then eronnut on `loppu`" still stops the survey.
     """
     stay_start: date | None = None
-    for state in opiskeluoikeus.tilat_in_order:
+    for state in opiskeluoikeus.jaksot_in_order:
         if state.alku > loppu:
             break
         if state.tila not in PAATTYNEET_TILAT:
@@ -169,7 +169,7 @@ def sopimus_purettu(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus) -> bool:
     Only an oppisopimus jakso that had started by the termination day is under that
     contract; a jakso completed on or before the termination day is still surveyed.
     """
-    purettu = opiskeluoikeus.sopimus_purettu_pvm
+    purettu = opiskeluoikeus.oppisopimuksen_purkamispaiva
     return (
         jakso.hankkimistapa is Hankkimistapa.OPPISOPIMUS
         and purettu is not None
@@ -187,8 +187,8 @@ def tyopaikkatieto_puuttuu(jakso: Jakso) -> bool:
     """E12: a bundle needs the instructor's name, the workplace name and its y-tunnus."""
     return (
         not is_present(jakso.ohjaaja.nimi)
-        or not is_present(jakso.tyopaikka.nimi)
-        or not is_present(jakso.tyopaikka.y_tunnus)
+        or not is_present(jakso.tyopaikan_nimi)
+        or not is_present(jakso.tyopaikan_ytunnus)
     )
 
 

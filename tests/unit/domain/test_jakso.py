@@ -29,14 +29,14 @@ def test_jakso_identity() -> None:
     with_id = jakso(hoks_id=7, tunniste="abc")
     without_id = jakso(hoks_id=7, tunniste=None)
     assert with_id.id == JaksoId(7, "abc")
-    assert not with_id.lacks_yksiloiva_tunniste
-    assert without_id.id == JaksoId(7, without_id.polku, is_path=True)
-    assert without_id.lacks_yksiloiva_tunniste
+    assert not with_id.tunniste_puuttuu
+    assert without_id.id == JaksoId(7, without_id.path, is_path=True)
+    assert without_id.tunniste_puuttuu
 
 
 def test_study_right_states_last_until_the_next_one() -> None:
     oo = opiskeluoikeus(
-        tilat=(
+        opiskeluoikeusjaksot=(
             ("2024-03-01", "valiaikaisestikeskeytynyt", "1"),
             ("2020-08-01", "lasna", "1"),
             ("2024-04-01", "lasna", "1"),

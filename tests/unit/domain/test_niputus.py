@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.bundler.domain.eligibility import evaluate
-from services.bundler.domain.jakso import JaksoId
+from services.bundler.domain.jakso import JaksoId, Opiskeluoikeus
 from services.bundler.domain.niputus import (
     NippuKey,
     NiputusCandidate,
@@ -161,6 +161,24 @@ def test_key_refuses_jaksot_that_fail_e5() -> None:
         nippu_key(jakso(), opiskeluoikeus(suoritustyyppi="telma"), RUN)
 
 
+@pytest.mark.parametrize(
+    "study_right",
+    [
+        replace(opiskeluoikeus(), koulutustoimija_oid=None),
+        replace(
+            opiskeluoikeus(),
+            suoritukset=(replace(opiskeluoikeus().suoritukset[0], tutkinto=None),),
+        ),
+    ],
+    ids=["N1-no-koulutustoimija", "N1-no-tutkinto"],
+)
+def test_key_refuses_a_study_right_without_koulutustoimija_or_tutkinto(
+    study_right: Opiskeluoikeus,
+) -> None:
+    with pytest.raises(ValueError, match="no koulutustoimija or tutkinto"):
+        nippu_key(jakso(), study_right, RUN)
+
+
 KEYS = [
     NippuKey(ohjaaja, "1234567-8", "1.2.246.562.10.1", "351301", d(pvm))
     for ohjaaja in ("olli", "maija")
@@ -196,7 +214,5 @@ def test_bundling_is_independent_of_input_order(
 
 
 def test_candidate_uses_the_evaluated_niputuspvm() -> None:
-    c = candidate(
-        replace(jakso(), tyopaikka=replace(jakso().tyopaikka, nimi=None)), opiskeluoikeus(), RUN
-    )
+    c = candidate(replace(jakso(), tyopaikan_nimi=None), opiskeluoikeus(), RUN)
     assert (c.key.niputuspvm, c.tyopaikan_nimi) == (RUN, "")

@@ -68,14 +68,14 @@ def test_tep_eligible_states(state: JaksoState, included: bool) -> None:
         (
             {
                 "hankkimistapa": Hankkimistapa.OPPISOPIMUS,
-                "oppisopimuksen_perusta": "oppisopimuksenperusta_02",
+                "oppisopimuksen_perusta": "02",
             },
             False,
         ),
         (
             {
                 "hankkimistapa": Hankkimistapa.OPPISOPIMUS,
-                "oppisopimuksen_perusta": "oppisopimuksenperusta_01",
+                "oppisopimuksen_perusta": "01",
             },
             True,
         ),
