@@ -19,6 +19,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.koodisto import Hankkimistapa
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -52,6 +54,9 @@ class OhjaajaPayload(_Part):
     puhelinnumero: str | None = None
 
 
+TutkinnonOsaKind = Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
+
+
 class TutkinnonOsaPayload(_Part):
     """The tutkinnon osa a jakso belongs to (J3, J4).
 
@@ -60,7 +65,7 @@ class TutkinnonOsaPayload(_Part):
     tutkinnon osa; `osa_alue_koodi_uri`: the osa-alue of a yhteinen tutkinnon osa.
     """
 
-    kind: Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
+    kind: TutkinnonOsaKind
     koodi_uri: str | None = None
     koodi: str | None = None
     nimi: str | None = None
@@ -81,7 +86,7 @@ class JaksoPayload(_Part):
     yksiloiva_tunniste: str | None
     path: str
     tunniste_puuttuu: bool
-    hankkimistapa: Literal["koulutussopimus", "oppisopimus"]
+    hankkimistapa: Hankkimistapa
     alku: dt.date
     loppu: dt.date | None = None
     osa_aikaisuus: int | None = None

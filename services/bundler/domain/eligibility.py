@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import TypeGuard
 
 from services.bundler.domain.jakso import (
-    Hankkimistapa,
     Hoks,
     Jakso,
     JaksoId,
@@ -27,6 +26,7 @@ from shared.domain.dates import (
     is_answer_window_closed,
     niputuspvm,
 )
+from shared.domain.koodisto import Hankkimistapa
 
 
 class Tila(StrEnum):

@@ -8,31 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
-from typing import Literal, TypeGuard
+from typing import TypeGuard
 
-
-class Hankkimistapa(StrEnum):
-    """The osaamisen hankkimistapa types that make a jakso (J1)."""
-
-    KOULUTUSSOPIMUS = "koulutussopimus"
-    OPPISOPIMUS = "oppisopimus"
-
-
-def koodiarvo(koodi_uri: str) -> str:
-    """The value after the koodisto prefix, without a version.
-
-    "osaamisenhankkimistapa_oppisopimus#1" → "oppisopimus".
-    """
-    return koodi_uri.split("#", 1)[0].rsplit("_", 1)[-1]
-
-
-def hankkimistapa(koodi_uri: str) -> Hankkimistapa | None:
-    """J1: oppisopimus and koulutussopimus are jaksot; every other type (None) is not."""
-    try:
-        return Hankkimistapa(koodiarvo(koodi_uri))
-    except ValueError:
-        return None
+from shared.domain.koodisto import Hankkimistapa
+from shared.events import TutkinnonOsaKind
 
 
 def is_present(text: str | None) -> TypeGuard[str]:
@@ -73,9 +52,6 @@ class Ohjaaja:
     nimi: str | None = None
     sahkoposti: str | None = None
     puhelinnumero: str | None = None
-
-
-TutkinnonOsaKind = Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
 
 
 @dataclass(frozen=True)

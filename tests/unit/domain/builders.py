@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from services.bundler.domain.jakso import (
-    Hankkimistapa,
     Hoks,
     Jakso,
     Keskeytymisajanjakso,
@@ -15,6 +14,7 @@ from services.bundler.domain.jakso import (
     Suoritus,
     TutkinnonOsa,
 )
+from shared.domain.koodisto import Hankkimistapa
 
 d = date.fromisoformat
 

@@ -22,8 +22,8 @@ from services.bundler.domain.eligibility import (
     is_valid_osa_aikaisuus,
     reevaluate,
 )
-from services.bundler.domain.jakso import Hankkimistapa
 from shared.domain.dates import POLICIES_WITH_2025_AMENDMENT, answer_window
+from shared.domain.koodisto import Hankkimistapa
 from tests.unit.domain.builders import d, hoks, jakso, opiskeluoikeus
 
 OPPISOPIMUS = Hankkimistapa.OPPISOPIMUS

@@ -1,27 +1,7 @@
-"""J1, J2 and the study-right helpers (services.bundler.domain.jakso)."""
+"""J2 and the study-right helpers (services.bundler.domain.jakso)."""
 
-import pytest
-
-from services.bundler.domain.jakso import Hankkimistapa, JaksoId, hankkimistapa, koodiarvo
+from services.bundler.domain.jakso import JaksoId
 from tests.unit.domain.builders import d, jakso, opiskeluoikeus
-
-
-@pytest.mark.parametrize(
-    ("koodi_uri", "expected"),
-    [
-        ("osaamisenhankkimistapa_oppisopimus", Hankkimistapa.OPPISOPIMUS),
-        ("osaamisenhankkimistapa_koulutussopimus#1", Hankkimistapa.KOULUTUSSOPIMUS),
-        ("osaamisenhankkimistapa_oppilaitosmuotoinenkoulutus", None),
-        ("osaamisenhankkimistapa_muu", None),
-    ],
-    ids=["J1-oppisopimus", "J1-koulutussopimus-versioned", "J1-oppilaitos-not-jakso", "J1-muu"],
-)
-def test_which_hankkimistavat_are_jaksot(koodi_uri: str, expected: Hankkimistapa | None) -> None:
-    assert hankkimistapa(koodi_uri) is expected
-
-
-def test_koodiarvo() -> None:
-    assert koodiarvo("oppisopimuksenperusta_02#1") == "02"
 
 
 def test_jakso_identity() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from services.bundler.domain.eligibility import JaksoState, Syy, Tila
-from services.bundler.domain.jakso import Hankkimistapa
 from services.bundler.domain.tpk import (
     TpkCandidate,
     is_tep_eligible_state,
@@ -18,6 +17,7 @@ from services.bundler.domain.tpk import (
     tpk_key,
 )
 from shared.domain.dates import Tiedonkeruukausi
+from shared.domain.koodisto import Hankkimistapa
 from tests.unit.domain.builders import d, jakso
 
 SPRING = Tiedonkeruukausi(d("2024-01-01"))
