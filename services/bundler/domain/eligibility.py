@@ -55,6 +55,8 @@ class Syy(StrEnum):
     JAKSO_POISTETTU = "jakso_poistettu"
     HOKS_POISTETTU = "hoks_poistettu"
     ODOTTAA_NIPUTUSTA = "odottaa_niputusta"
+    #: J4: the earlier part of a jatkumo waits for its latest jakso.
+    JATKUU_MYOHEMMIN = "jatkuu_myohemmin"
     # Outcomes of the jakso's bundle (C3, Arvo 404): "later states" in rules.md.
     YHTEYSTIETO_PUUTTUU = "yhteystieto_puuttuu"
     ARVO_EI_KYSELYA = "arvo_ei_kyselya"
@@ -93,18 +95,22 @@ def evaluate(
     opiskeluoikeus: Opiskeluoikeus | None,
     today: date,
     policies: PolicySchedule = DEFAULT_POLICIES,
+    *,
+    jatkumon_niputuspvm: date | None = None,
 ) -> Eligibility:
     """E1–E15 in the table's order. `today` is the evaluation (or run) date.
 
     A jakso's herätepäivä is always its current `loppu`, so re-evaluating after an end
-    date change applies W4 (see `classify_loppu_change`).
+    date change applies W4 (see `classify_loppu_change`). `jatkumon_niputuspvm`: an
+    earlier jakso of a jatkumo is bundled on the date of the jatkumo's latest jakso (J4),
+    so E13 and the result's niputuspvm use that date instead of its own.
     """
     loppu = jakso.loppu
     if loppu is None or loppu > today:
         return Eligibility("E1", Tila.ODOTTAA, Syy.JAKSO_KESKEN)
     if loppu < KAYTTOONOTTO:
         return Eligibility("E2", Tila.EI_LAHETETA, Syy.ENNEN_KAYTTOONOTTOA)
-    pvm = niputuspvm(loppu, policies)
+    pvm = jatkumon_niputuspvm or niputuspvm(loppu, policies)
 
     def result(rule: str, tila: Tila, syy: Syy) -> Eligibility:
         return Eligibility(rule, tila, syy, pvm)

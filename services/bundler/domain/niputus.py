@@ -105,7 +105,10 @@ def is_due(niputuspvm: date, run_date: date) -> bool:
 
 
 def niputa(candidates: Iterable[NiputusCandidate], run_date: date) -> NiputusResult:
-    """J4, N1, N3, D3, W3: group the due candidates of the run of `run_date` into bundles.
+    """N1, N3, D3, W3: group the due candidates of the run of `run_date` into bundles.
+
+    The earlier jaksot of a jatkumo come with its latest jakso's niputuspvm (J4,
+    `jatkumo.evaluate_hoks`), so they share its key and its bundle.
 
     A late jakso keeps its own niputuspvm in its key (D3), so it never joins a bundle
     of a later date. The result does not depend on the order of `candidates`: bundles

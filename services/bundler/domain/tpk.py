@@ -19,6 +19,7 @@ YRITTAJAN_OPPISOPIMUS = "02"
 _TEP_ELIGIBLE_STATES = frozenset(
     {
         JaksoState(Tila.ODOTTAA, Syy.ODOTTAA_NIPUTUSTA),
+        JaksoState(Tila.ODOTTAA, Syy.JATKUU_MYOHEMMIN),
         JaksoState(Tila.EI_LAHETETA, Syy.YHTEYSTIETO_PUUTTUU),
     }
 )
@@ -26,7 +27,8 @@ _LATER_TILAT = frozenset({Tila.NIPUTETTU, Tila.LAHETETTY, Tila.VASTATTU, Tila.VA
 
 
 def is_tep_eligible_state(state: JaksoState) -> bool:
-    """T2: E15 or a later state; of `ei_laheteta` only the contact outcome (C3) counts."""
+    """T2: E15 (or its J4 form, waiting for the jatkumo's latest jakso) or a later state;
+    of `ei_laheteta` only the contact outcome (C3) counts."""
     return state in _TEP_ELIGIBLE_STATES or state.tila in _LATER_TILAT
 
 

@@ -84,8 +84,9 @@ def test_jaksot_with_the_same_key_share_a_bundle(second: dict[str, Any], togethe
     assert sorted(result) == ([["a", "b"]] if together else [["a"], ["b"]])
 
 
-def test_j4_two_jaksot_ending_in_the_same_palautejakso_form_one_bundle() -> None:
-    """J4: same tutkinnon osa, workplace and instructor, both ending 1–15 March."""
+def test_n1_two_jaksot_ending_in_the_same_half_month_form_one_bundle() -> None:
+    """N1: same workplace and instructor, both ending 1–15 March; not if one ended in
+    February (that is J4's case, decided per HOKS in test_jatkumo)."""
     first = cand("a", alku="2024-01-02", loppu="2024-02-29", niputus="2024-03-01")
     assert bundles(
         cand("a", alku="2024-01-02", loppu="2024-03-05"), cand("b", alku="2024-02-01")
