@@ -29,6 +29,7 @@ KT = "1.2.246.562.10.1"
     ("state", "included"),
     [
         (ODOTTAA_NIPUTUSTA, True),
+        (JaksoState(Tila.ODOTTAA, Syy.JATKUU_MYOHEMMIN), True),
         (JaksoState(Tila.NIPUTETTU), True),
         (JaksoState(Tila.LAHETETTY), True),
         (JaksoState(Tila.VASTATTU), True),
@@ -42,6 +43,7 @@ KT = "1.2.246.562.10.1"
     ],
     ids=[
         "T2-E15",
+        "T2-J4-jatkuu-myohemmin",
         "T2-niputettu",
         "T2-lahetetty",
         "T2-vastattu",
