@@ -20,6 +20,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.koodisto import Hankkimistapa
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -53,6 +55,9 @@ class OhjaajaPayload(_Part):
     puhelinnumero: str | None = None
 
 
+TutkinnonOsaKind = Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
+
+
 class TutkinnonOsaPayload(_Part):
     """The tutkinnon osa a jakso belongs to (J3, J4).
 
@@ -61,7 +66,7 @@ class TutkinnonOsaPayload(_Part):
     tutkinnon osa; `osa_alue_koodi_uri`: the osa-alue of a yhteinen tutkinnon osa.
     """
 
-    kind: Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
+    kind: TutkinnonOsaKind
     koodi_uri: str | None = None
     koodi: str | None = None
     nimi: str | None = None
@@ -82,7 +87,7 @@ class JaksoPayload(_Part):
     yksiloiva_tunniste: str | None
     path: str
     tunniste_puuttuu: bool
-    hankkimistapa: Literal["koulutussopimus", "oppisopimus"]
+    hankkimistapa: Hankkimistapa
     alku: dt.date
     loppu: dt.date | None = None
     osa_aikaisuus: int | None = None

@@ -1,4 +1,4 @@
-"""The bundler's rules: eligibility (E), niputus (N, J4, D3), TPK (T) and kesto (K).
+"""The bundler's rules: eligibility (E), jatkumo (J4), niputus (N, D3), TPK (T), kesto (K).
 
 Pure code only: no I/O, no clock. "Today" is always an argument.
 """

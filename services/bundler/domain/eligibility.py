@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import TypeGuard
 
 from services.bundler.domain.jakso import (
-    Hankkimistapa,
     Hoks,
     Jakso,
     JaksoId,
@@ -27,6 +26,7 @@ from shared.domain.dates import (
     is_answer_window_closed,
     niputuspvm,
 )
+from shared.domain.koodisto import Hankkimistapa
 
 
 class Tila(StrEnum):
@@ -55,6 +55,8 @@ class Syy(StrEnum):
     JAKSO_POISTETTU = "jakso_poistettu"
     HOKS_POISTETTU = "hoks_poistettu"
     ODOTTAA_NIPUTUSTA = "odottaa_niputusta"
+    #: J4: the earlier part of a jatkumo waits for its latest jakso.
+    JATKUU_MYOHEMMIN = "jatkuu_myohemmin"
     # Outcomes of the jakso's bundle (C3, Arvo 404): "later states" in rules.md.
     YHTEYSTIETO_PUUTTUU = "yhteystieto_puuttuu"
     ARVO_EI_KYSELYA = "arvo_ei_kyselya"
@@ -93,29 +95,33 @@ def evaluate(
     opiskeluoikeus: Opiskeluoikeus | None,
     today: date,
     policies: PolicySchedule = DEFAULT_POLICIES,
+    *,
+    jatkumon_niputuspvm: date | None = None,
 ) -> Eligibility:
     """E1–E15 in the table's order. `today` is the evaluation (or run) date.
 
     A jakso's herätepäivä is always its current `loppu`, so re-evaluating after an end
-    date change applies W4 (see `classify_loppu_change`).
+    date change applies W4 (see `classify_loppu_change`). `jatkumon_niputuspvm`: an
+    earlier jakso of a jatkumo is bundled on the date of the jatkumo's latest jakso (J4),
+    so E13 and the result's niputuspvm use that date instead of its own.
     """
     loppu = jakso.loppu
     if loppu is None or loppu > today:
         return Eligibility("E1", Tila.ODOTTAA, Syy.JAKSO_KESKEN)
     if loppu < KAYTTOONOTTO:
         return Eligibility("E2", Tila.EI_LAHETETA, Syy.ENNEN_KAYTTOONOTTOA)
-    pvm = niputuspvm(loppu, policies)
+    pvm = jatkumon_niputuspvm or niputuspvm(loppu, policies)
 
     def result(rule: str, tila: Tila, syy: Syy) -> Eligibility:
         return Eligibility(rule, tila, syy, pvm)
 
     if opiskeluoikeus is None:
         return result("E3", Tila.ODOTTAA, Syy.OPISKELUOIKEUS_PUUTTUU)
-    if hoks.tuva_tai_telma or opiskeluoikeus.tuva_tai_telma:
+    if hoks.is_tuva or opiskeluoikeus.is_tuva_tai_telma:
         return result("E4", Tila.EI_LAHETETA, Syy.EI_TUTKINTOKOULUTUS)
     if opiskeluoikeus.ammatillinen_suoritus is None:
         return result("E5", Tila.EI_LAHETETA, Syy.EI_AMMATILLINEN_TUTKINTO)
-    if opiskeluoikeus.sisaltyy_toiseen:
+    if opiskeluoikeus.sisaltyy_opiskeluoikeuteen is not None:
         return result("E6", Tila.EI_LAHETETA, Syy.SISALTYY_TOISEEN_OPISKELUOIKEUTEEN)
     if opiskeluoikeus_paattynyt(opiskeluoikeus, loppu):
         return result("E7", Tila.EI_LAHETETA, Syy.OPISKELUOIKEUS_PAATTYNYT)
@@ -147,7 +153,7 @@ def opiskeluoikeus_paattynyt(opiskeluoikeus: Opiskeluoikeus, loppu: date) -> boo
     "valiaikaisestikeskeytynyt, then eronnut on `loppu`" still stops the survey.
     """
     stay_start: date | None = None
-    for state in opiskeluoikeus.tilat_in_order:
+    for state in opiskeluoikeus.jaksot_in_order:
         if state.alku > loppu:
             break
         if state.tila not in PAATTYNEET_TILAT:
@@ -169,7 +175,7 @@ def sopimus_purettu(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus) -> bool:
     Only an oppisopimus jakso that had started by the termination day is under that
     contract; a jakso completed on or before the termination day is still surveyed.
     """
-    purettu = opiskeluoikeus.sopimus_purettu_pvm
+    purettu = opiskeluoikeus.oppisopimuksen_purkamispaiva
     return (
         jakso.hankkimistapa is Hankkimistapa.OPPISOPIMUS
         and purettu is not None
@@ -187,8 +193,8 @@ def tyopaikkatieto_puuttuu(jakso: Jakso) -> bool:
     """E12: a bundle needs the instructor's name, the workplace name and its y-tunnus."""
     return (
         not is_present(jakso.ohjaaja.nimi)
-        or not is_present(jakso.tyopaikka.nimi)
-        or not is_present(jakso.tyopaikka.y_tunnus)
+        or not is_present(jakso.tyopaikan_nimi)
+        or not is_present(jakso.tyopaikan_ytunnus)
     )
 
 

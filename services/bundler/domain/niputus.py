@@ -8,7 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from services.bundler.domain.jakso import Jakso, JaksoId, Opiskeluoikeus, is_present
+from services.bundler.domain.jakso import (
+    Jakso,
+    JaksoId,
+    Opiskeluoikeus,
+    is_present,
+    normalize_ytunnus,
+)
 from shared.domain.dates import is_answer_window_closed
 from shared.domain.names import nippu_tunniste, normalize_name
 
@@ -28,18 +34,23 @@ class NippuKey:
 def nippu_key(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus, niputuspvm: date) -> NippuKey:
     """N1: normalised instructor name + y-tunnus + koulutustoimija + tutkinto + niputuspvm.
 
-    Only for jaksot that passed E5 and E12; anything else is a programming error.
+    Only for jaksot that passed E5 and E12; anything else is a programming error. A
+    study right without koulutustoimija or tutkinto (the payload allows both to be
+    missing) has no key either: the caller must not pass it as eligible.
     """
     suoritus = opiskeluoikeus.ammatillinen_suoritus
     ohjaaja = jakso.ohjaaja.nimi
-    y_tunnus = jakso.tyopaikka.y_tunnus
+    y_tunnus = jakso.tyopaikan_ytunnus
     if suoritus is None or not is_present(ohjaaja) or not is_present(y_tunnus):
         raise ValueError(f"jakso {jakso.id} cannot be bundled: it fails E5 or E12")
+    koulutustoimija, tutkinto = opiskeluoikeus.koulutustoimija_oid, suoritus.tutkinto
+    if koulutustoimija is None or tutkinto is None:
+        raise ValueError(f"jakso {jakso.id} cannot be bundled: no koulutustoimija or tutkinto")
     return NippuKey(
         ohjaaja=normalize_name(ohjaaja),
-        y_tunnus=y_tunnus.strip(),
-        koulutustoimija=opiskeluoikeus.koulutustoimija_oid,
-        tutkinto=suoritus.tutkinto,
+        y_tunnus=normalize_ytunnus(y_tunnus),
+        koulutustoimija=koulutustoimija,
+        tutkinto=tutkinto,
         niputuspvm=niputuspvm,
     )
 
@@ -58,7 +69,7 @@ def candidate(jakso: Jakso, opiskeluoikeus: Opiskeluoikeus, niputuspvm: date) ->
     return NiputusCandidate(
         jakso_id=jakso.id,
         key=nippu_key(jakso, opiskeluoikeus, niputuspvm),
-        tyopaikan_nimi=(jakso.tyopaikka.nimi or "").strip(),
+        tyopaikan_nimi=(jakso.tyopaikan_nimi or "").strip(),
     )
 
 
@@ -94,7 +105,10 @@ def is_due(niputuspvm: date, run_date: date) -> bool:
 
 
 def niputa(candidates: Iterable[NiputusCandidate], run_date: date) -> NiputusResult:
-    """J4, N1, N3, D3, W3: group the due candidates of the run of `run_date` into bundles.
+    """N1, N3, D3, W3: group the due candidates of the run of `run_date` into bundles.
+
+    The earlier jaksot of a jatkumo come with its latest jakso's niputuspvm (J4,
+    `jatkumo.evaluate_hoks`), so they share its key and its bundle.
 
     A late jakso keeps its own niputuspvm in its key (D3), so it never joins a bundle
     of a later date. The result does not depend on the order of `candidates`: bundles

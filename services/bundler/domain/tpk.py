@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.bundler.domain.eligibility import JaksoState, Syy, Tila
-from services.bundler.domain.jakso import Jakso, JaksoId, is_present, koodiarvo
+from services.bundler.domain.jakso import Jakso, JaksoId, is_present, normalize_ytunnus
 from shared.domain.dates import AnswerWindow, Tiedonkeruukausi
 from shared.domain.names import normalize_name
 
@@ -19,6 +19,7 @@ YRITTAJAN_OPPISOPIMUS = "02"
 _TEP_ELIGIBLE_STATES = frozenset(
     {
         JaksoState(Tila.ODOTTAA, Syy.ODOTTAA_NIPUTUSTA),
+        JaksoState(Tila.ODOTTAA, Syy.JATKUU_MYOHEMMIN),
         JaksoState(Tila.EI_LAHETETA, Syy.YHTEYSTIETO_PUUTTUU),
     }
 )
@@ -26,14 +27,14 @@ _LATER_TILAT = frozenset({Tila.NIPUTETTU, Tila.LAHETETTY, Tila.VASTATTU, Tila.VA
 
 
 def is_tep_eligible_state(state: JaksoState) -> bool:
-    """T2: E15 or a later state; of `ei_laheteta` only the contact outcome (C3) counts."""
+    """T2: E15 (or its J4 form, waiting for the jatkumo's latest jakso) or a later state;
+    of `ei_laheteta` only the contact outcome (C3) counts."""
     return state in _TEP_ELIGIBLE_STATES or state.tila in _LATER_TILAT
 
 
 def is_yrittajan_oppisopimus(jakso: Jakso) -> bool:
     """T2: an entrepreneur's own apprenticeship is not asked about their own workplace."""
-    perusta = jakso.oppisopimuksen_perusta
-    return perusta is not None and koodiarvo(perusta) == YRITTAJAN_OPPISOPIMUS
+    return jakso.oppisopimuksen_perusta == YRITTAJAN_OPPISOPIMUS
 
 
 def is_tpk_jakso(jakso: Jakso, state: JaksoState, kausi: Tiedonkeruukausi) -> bool:
@@ -58,10 +59,10 @@ class TpkNippuKey:
 
 def tpk_key(jakso: Jakso, koulutustoimija: str, kausi: Tiedonkeruukausi) -> TpkNippuKey:
     """T3: spellings that normalise differently are different bundles."""
-    nimi, y_tunnus = jakso.tyopaikka.nimi, jakso.tyopaikka.y_tunnus
+    nimi, y_tunnus = jakso.tyopaikan_nimi, jakso.tyopaikan_ytunnus
     if not is_present(nimi) or not is_present(y_tunnus):
         raise ValueError(f"jakso {jakso.id} has no workplace (E12) and is not in TPK")
-    return TpkNippuKey(koulutustoimija, y_tunnus.strip(), normalize_name(nimi), kausi)
+    return TpkNippuKey(koulutustoimija, normalize_ytunnus(y_tunnus), normalize_name(nimi), kausi)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,6 @@ def niputa_tpk(candidates: Iterable[TpkCandidate], kausi: Tiedonkeruukausi) -> t
     niput = []
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda j: j.id)
-        nimi = (members[0].tyopaikka.nimi or "").strip()
+        nimi = (members[0].tyopaikan_nimi or "").strip()
         niput.append(TpkNippu(key, nimi, tuple(j.id for j in members)))
     return tuple(niput)

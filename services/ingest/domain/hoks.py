@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from services.ingest.domain.validation import (
     DocumentInvalid,
     FieldError,
     Loc,
     Reader,
-    koodi_suffix,
 )
+from shared.domain.koodisto import Hankkimistapa, jakso_hankkimistapa, koodiarvo
 from shared.events import (
     HoksChanged,
     HoksDeleted,
     JaksoPayload,
     KeskeytymisajanjaksoPayload,
     OhjaajaPayload,
+    TutkinnonOsaKind,
     TutkinnonOsaPayload,
 )
 
@@ -47,13 +48,6 @@ __all__ = [
     "parse_hoks",
 ]
 
-Hankkimistapa = Literal["koulutussopimus", "oppisopimus"]
-TutkinnonOsaKind = Literal["ammatillinen", "paikallinen", "yhteinen", "koulutuksen_osa"]
-
-_JAKSO_TYPES: Final[dict[str, Hankkimistapa]] = {
-    "osaamisenhankkimistapa_koulutussopimus": "koulutussopimus",
-    "osaamisenhankkimistapa_oppisopimus": "oppisopimus",
-}
 # (HOKS key, kind, whether its items hold osa-alueet that hold the hankkimistavat)
 _SECTIONS: Final[tuple[tuple[str, TutkinnonOsaKind, bool], ...]] = (
     ("hankittavat-ammat-tutkinnon-osat", "ammatillinen", False),
@@ -186,7 +180,7 @@ def _read_tutkinnon_osa(
         "koulutuksen-osa-koodi-uri" if kind == "koulutuksen_osa" else "tutkinnon-osa-koodi-uri"
     )
     koodi_uri = reader.string(osa, koodi_key, loc)
-    koodi = koodi_suffix(koodi_uri, "tutkinnonosat_") if koodi_uri is not None else None
+    koodi = koodiarvo(koodi_uri, "tutkinnonosat") if koodi_uri is not None else None
     nimi = reader.string(osa, "nimi", loc) if kind == "paikallinen" else None
     if has_osa_alueet:
         for index, item in enumerate(reader.array(osa, "osa-alueet", loc)):
@@ -222,7 +216,7 @@ def _read_hankkimistavat(
         koodi_uri = reader.string(oht, "osaamisen-hankkimistapa-koodi-uri", oht_loc)
         if koodi_uri is None:
             continue
-        hankkimistapa = _JAKSO_TYPES.get(koodi_uri.split("#", 1)[0])
+        hankkimistapa = jakso_hankkimistapa(koodi_uri)
         if hankkimistapa is not None:
             jakso = _read_jakso(reader, oht, oht_loc, hankkimistapa, context)
             if jakso is None:
@@ -259,7 +253,7 @@ def _read_jakso(
     perusta_uri = reader.string(oht, "oppisopimuksen-perusta-koodi-uri", loc)
     perusta = None
     if perusta_uri is not None:
-        perusta = koodi_suffix(perusta_uri, "oppisopimuksenperusta_") or perusta_uri
+        perusta = koodiarvo(perusta_uri, "oppisopimuksenperusta") or perusta_uri
 
     tyopaikan_nimi = tyopaikan_ytunnus = None
     ohjaaja = None

@@ -181,11 +181,3 @@ def koodiarvo(reader: Reader, parent: dict[str, object], key: str, loc: Loc) -> 
     if koodi is None:
         return None
     return reader.string(koodi, "koodiarvo", (*loc, key))
-
-
-def koodi_suffix(koodi_uri: str, prefix: str) -> str | None:
-    """The code after `prefix` in a koodi-uri (`tutkinnonosat_106233#2` → `106233`)."""
-    base = koodi_uri.split("#", 1)[0]
-    if base.startswith(prefix) and len(base) > len(prefix):
-        return base[len(prefix) :]
-    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from services.bundler.domain.jakso import (
-    Hankkimistapa,
     Hoks,
     Jakso,
     Keskeytymisajanjakso,
@@ -13,8 +12,9 @@ from services.bundler.domain.jakso import (
     Opiskeluoikeus,
     Opiskeluoikeusjakso,
     Suoritus,
-    Tyopaikka,
+    TutkinnonOsa,
 )
+from shared.domain.koodisto import Hankkimistapa
 
 d = date.fromisoformat
 
@@ -38,6 +38,8 @@ def jakso(
     keskeytykset: tuple[tuple[str, str | None], ...] = (),
     oppisopimuksen_perusta: str | None = None,
     tutkinnon_osa: str | None = "tutkinnonosat_106945",
+    osa_alue: str | None = None,
+    path: str = "hankittavat-ammat-tutkinnon-osat[0].osaamisen-hankkimistavat[0]",
     poistettu: bool = False,
 ) -> Jakso:
     return Jakso(
@@ -47,36 +49,41 @@ def jakso(
         alku=d(alku),
         loppu=d(loppu) if loppu else None,
         osa_aikaisuus=osa_aikaisuus,
-        tyopaikka=Tyopaikka(tyopaikka, y_tunnus),
+        tyopaikan_nimi=tyopaikka,
+        tyopaikan_ytunnus=y_tunnus,
         ohjaaja=Ohjaaja(ohjaaja, sahkoposti, puhelinnumero),
-        tutkinnon_osa=tutkinnon_osa,
+        tutkinnon_osa=TutkinnonOsa(
+            "yhteinen" if osa_alue else "ammatillinen",
+            koodi_uri=tutkinnon_osa,
+            osa_alue_koodi_uri=osa_alue,
+        ),
         keskeytymisajanjaksot=tuple(
             Keskeytymisajanjakso(d(a), d(b) if b else None) for a, b in keskeytykset
         ),
         oppisopimuksen_perusta=oppisopimuksen_perusta,
-        polku="hankittavat-ammat-tutkinnon-osat/0/osaamisen-hankkimistavat/0",
+        path=path,
         poistettu=poistettu,
     )
 
 
-def hoks(*, hoks_id: int = 1, tuva_tai_telma: bool = False, poistettu: bool = False) -> Hoks:
+def hoks(*, hoks_id: int = 1, is_tuva: bool = False, poistettu: bool = False) -> Hoks:
     return Hoks(
-        id=hoks_id,
+        hoks_id=hoks_id,
         oppija_oid="1.2.246.562.24.44651722625",
         opiskeluoikeus_oid="1.2.246.562.15.76811932037",
-        tuva_tai_telma=tuva_tai_telma,
+        is_tuva=is_tuva,
         poistettu=poistettu,
     )
 
 
 def opiskeluoikeus(
     *,
-    tilat: tuple[tuple[str, str, str | None], ...] = (("2020-08-01", "lasna", "1"),),
+    opiskeluoikeusjaksot: tuple[tuple[str, str, str | None], ...] = (("2020-08-01", "lasna", "1"),),
     tyyppi: str = "ammatillinenkoulutus",
     suoritustyyppi: str = "ammatillinentutkinto",
     tutkinto: str = "351301",
-    sisaltyy_toiseen: bool = False,
-    sopimus_purettu: str | None = None,
+    sisaltyy_opiskeluoikeuteen: str | None = None,
+    oppisopimuksen_purkamispaiva: str | None = None,
     koulutustoimija: str = KOULUTUSTOIMIJA,
 ) -> Opiskeluoikeus:
     return Opiskeluoikeus(
@@ -84,8 +91,12 @@ def opiskeluoikeus(
         koulutustoimija_oid=koulutustoimija,
         oppilaitos_oid=OPPILAITOS,
         tyyppi=tyyppi,
-        tilat=tuple(Opiskeluoikeusjakso(d(a), tila, rahoitus) for a, tila, rahoitus in tilat),
-        sisaltyy_toiseen=sisaltyy_toiseen,
+        opiskeluoikeusjaksot=tuple(
+            Opiskeluoikeusjakso(d(a), tila, rahoitus) for a, tila, rahoitus in opiskeluoikeusjaksot
+        ),
+        sisaltyy_opiskeluoikeuteen=sisaltyy_opiskeluoikeuteen,
         suoritukset=(Suoritus(suoritustyyppi, tutkinto, ("1525",), ("10024",), OPPILAITOS, "FI"),),
-        sopimus_purettu_pvm=d(sopimus_purettu) if sopimus_purettu else None,
+        oppisopimuksen_purkamispaiva=(
+            d(oppisopimuksen_purkamispaiva) if oppisopimuksen_purkamispaiva else None
+        ),
     )

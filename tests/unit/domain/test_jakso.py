@@ -1,27 +1,7 @@
-"""J1, J2 and the study-right helpers (services.bundler.domain.jakso)."""
+"""J2 and the study-right helpers (services.bundler.domain.jakso)."""
 
-import pytest
-
-from services.bundler.domain.jakso import Hankkimistapa, JaksoId, hankkimistapa, koodiarvo
+from services.bundler.domain.jakso import JaksoId
 from tests.unit.domain.builders import d, jakso, opiskeluoikeus
-
-
-@pytest.mark.parametrize(
-    ("koodi_uri", "expected"),
-    [
-        ("osaamisenhankkimistapa_oppisopimus", Hankkimistapa.OPPISOPIMUS),
-        ("osaamisenhankkimistapa_koulutussopimus#1", Hankkimistapa.KOULUTUSSOPIMUS),
-        ("osaamisenhankkimistapa_oppilaitosmuotoinenkoulutus", None),
-        ("osaamisenhankkimistapa_muu", None),
-    ],
-    ids=["J1-oppisopimus", "J1-koulutussopimus-versioned", "J1-oppilaitos-not-jakso", "J1-muu"],
-)
-def test_which_hankkimistavat_are_jaksot(koodi_uri: str, expected: Hankkimistapa | None) -> None:
-    assert hankkimistapa(koodi_uri) is expected
-
-
-def test_koodiarvo() -> None:
-    assert koodiarvo("oppisopimuksenperusta_02#1") == "02"
 
 
 def test_jakso_identity() -> None:
@@ -29,14 +9,14 @@ def test_jakso_identity() -> None:
     with_id = jakso(hoks_id=7, tunniste="abc")
     without_id = jakso(hoks_id=7, tunniste=None)
     assert with_id.id == JaksoId(7, "abc")
-    assert not with_id.lacks_yksiloiva_tunniste
-    assert without_id.id == JaksoId(7, without_id.polku, is_path=True)
-    assert without_id.lacks_yksiloiva_tunniste
+    assert not with_id.tunniste_puuttuu
+    assert without_id.id == JaksoId(7, without_id.path, is_path=True)
+    assert without_id.tunniste_puuttuu
 
 
 def test_study_right_states_last_until_the_next_one() -> None:
     oo = opiskeluoikeus(
-        tilat=(
+        opiskeluoikeusjaksot=(
             ("2024-03-01", "valiaikaisestikeskeytynyt", "1"),
             ("2020-08-01", "lasna", "1"),
             ("2024-04-01", "lasna", "1"),

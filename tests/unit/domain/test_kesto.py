@@ -33,7 +33,7 @@ def kestot(*jaksot: OppijanJakso) -> dict[str, int]:
 
 
 PAUSED = opiskeluoikeus(
-    tilat=(
+    opiskeluoikeusjaksot=(
         ("2020-08-01", "lasna", "1"),
         ("2024-01-04", "valiaikaisestikeskeytynyt", "1"),
         ("2024-01-08", "lasna", "1"),

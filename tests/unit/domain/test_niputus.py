@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.bundler.domain.eligibility import evaluate
-from services.bundler.domain.jakso import JaksoId
+from services.bundler.domain.jakso import JaksoId, Opiskeluoikeus
 from services.bundler.domain.niputus import (
     NippuKey,
     NiputusCandidate,
@@ -84,8 +84,9 @@ def test_jaksot_with_the_same_key_share_a_bundle(second: dict[str, Any], togethe
     assert sorted(result) == ([["a", "b"]] if together else [["a"], ["b"]])
 
 
-def test_j4_two_jaksot_ending_in_the_same_palautejakso_form_one_bundle() -> None:
-    """J4: same tutkinnon osa, workplace and instructor, both ending 1–15 March."""
+def test_n1_two_jaksot_ending_in_the_same_half_month_form_one_bundle() -> None:
+    """N1: same workplace and instructor, both ending 1–15 March; not if one ended in
+    February (that is J4's case, decided per HOKS in test_jatkumo)."""
     first = cand("a", alku="2024-01-02", loppu="2024-02-29", niputus="2024-03-01")
     assert bundles(
         cand("a", alku="2024-01-02", loppu="2024-03-05"), cand("b", alku="2024-02-01")
@@ -161,6 +162,24 @@ def test_key_refuses_jaksot_that_fail_e5() -> None:
         nippu_key(jakso(), opiskeluoikeus(suoritustyyppi="telma"), RUN)
 
 
+@pytest.mark.parametrize(
+    "study_right",
+    [
+        replace(opiskeluoikeus(), koulutustoimija_oid=None),
+        replace(
+            opiskeluoikeus(),
+            suoritukset=(replace(opiskeluoikeus().suoritukset[0], tutkinto=None),),
+        ),
+    ],
+    ids=["N1-no-koulutustoimija", "N1-no-tutkinto"],
+)
+def test_key_refuses_a_study_right_without_koulutustoimija_or_tutkinto(
+    study_right: Opiskeluoikeus,
+) -> None:
+    with pytest.raises(ValueError, match="no koulutustoimija or tutkinto"):
+        nippu_key(jakso(), study_right, RUN)
+
+
 KEYS = [
     NippuKey(ohjaaja, "1234567-8", "1.2.246.562.10.1", "351301", d(pvm))
     for ohjaaja in ("olli", "maija")
@@ -196,7 +215,5 @@ def test_bundling_is_independent_of_input_order(
 
 
 def test_candidate_uses_the_evaluated_niputuspvm() -> None:
-    c = candidate(
-        replace(jakso(), tyopaikka=replace(jakso().tyopaikka, nimi=None)), opiskeluoikeus(), RUN
-    )
+    c = candidate(replace(jakso(), tyopaikan_nimi=None), opiskeluoikeus(), RUN)
     assert (c.key.niputuspvm, c.tyopaikan_nimi) == (RUN, "")

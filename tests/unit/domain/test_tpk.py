@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from services.bundler.domain.eligibility import JaksoState, Syy, Tila
-from services.bundler.domain.jakso import Hankkimistapa
 from services.bundler.domain.tpk import (
     TpkCandidate,
     is_tep_eligible_state,
@@ -18,6 +17,7 @@ from services.bundler.domain.tpk import (
     tpk_key,
 )
 from shared.domain.dates import Tiedonkeruukausi
+from shared.domain.koodisto import Hankkimistapa
 from tests.unit.domain.builders import d, jakso
 
 SPRING = Tiedonkeruukausi(d("2024-01-01"))
@@ -29,6 +29,7 @@ KT = "1.2.246.562.10.1"
     ("state", "included"),
     [
         (ODOTTAA_NIPUTUSTA, True),
+        (JaksoState(Tila.ODOTTAA, Syy.JATKUU_MYOHEMMIN), True),
         (JaksoState(Tila.NIPUTETTU), True),
         (JaksoState(Tila.LAHETETTY), True),
         (JaksoState(Tila.VASTATTU), True),
@@ -42,6 +43,7 @@ KT = "1.2.246.562.10.1"
     ],
     ids=[
         "T2-E15",
+        "T2-J4-jatkuu-myohemmin",
         "T2-niputettu",
         "T2-lahetetty",
         "T2-vastattu",
@@ -68,14 +70,14 @@ def test_tep_eligible_states(state: JaksoState, included: bool) -> None:
         (
             {
                 "hankkimistapa": Hankkimistapa.OPPISOPIMUS,
-                "oppisopimuksen_perusta": "oppisopimuksenperusta_02",
+                "oppisopimuksen_perusta": "02",
             },
             False,
         ),
         (
             {
                 "hankkimistapa": Hankkimistapa.OPPISOPIMUS,
-                "oppisopimuksen_perusta": "oppisopimuksenperusta_01",
+                "oppisopimuksen_perusta": "01",
             },
             True,
         ),

@@ -19,6 +19,7 @@ from services.ingest.domain.hoks import (
     TutkinnonOsa,
     parse_hoks,
 )
+from shared.domain.koodisto import Hankkimistapa
 from tests.unit.ingest.examples import at, deleter, hoks_files, load, setter
 
 AMMAT = "hankittavat-ammat-tutkinnon-osat"
@@ -52,7 +53,7 @@ def test_J1_anonymised_example_1_yields_its_two_koulutussopimus_jaksot() -> None
         Jakso(
             yksiloiva_tunniste="447289501649525720624952571844",
             path="hankittavat-ammat-tutkinnon-osat[0].osaamisen-hankkimistavat[1]",
-            hankkimistapa="koulutussopimus",
+            hankkimistapa=Hankkimistapa.KOULUTUSSOPIMUS,
             alku=dt.date(2024, 1, 16),
             loppu=dt.date(2024, 3, 17),
             osa_aikaisuus=100,
@@ -76,7 +77,7 @@ def test_J1_anonymised_example_1_yields_its_two_koulutussopimus_jaksot() -> None
         Jakso(
             yksiloiva_tunniste="447289501856807906785680790783",
             path="hankittavat-ammat-tutkinnon-osat[1].osaamisen-hankkimistavat[2]",
-            hankkimistapa="koulutussopimus",
+            hankkimistapa=Hankkimistapa.KOULUTUSSOPIMUS,
             alku=dt.date(2024, 10, 30),
             loppu=dt.date(2024, 12, 15),
             osa_aikaisuus=100,
