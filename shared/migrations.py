@@ -119,3 +119,27 @@ def create_outbox_v1(schema: str) -> None:
         sa.UniqueConstraint("message_id", name="uq_outbox_message_id"),
         schema=schema,
     )
+
+
+def create_runs_v1(schema: str) -> None:
+    """The dated jobs' runs (`shared.jobs.runs_table`): one row per (job, date)."""
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("job", sa.Text(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("counts", sa.JSON(), server_default=sa.text("'{}'::json"), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_runs"),
+        sa.UniqueConstraint("job", "date", name="uq_runs_job"),
+        schema=schema,
+    )
