@@ -6,15 +6,38 @@ survey exists and *no* idempotency by ``request_id`` (a retry makes a second cod
 request log lets tests count such duplicates).
 
 API base: ``{root}/api/`` with HTTP basic auth; errors are ``{"errors": [...]}``. Every
-API call passes, in order: latency, maintenance (503), injected failure (500), auth (401).
+API call passes, in order: latency, maintenance (503), agreed hours (503, link requests
+only), ``fail-next`` (500), the seeded random faults, auth (401).
 Bundle validity follows rules.md W2, simplified as documented in ``bundle_validity``.
 
 Test control API under ``{root}/_fake/`` (no auth, never delayed or failed):
 ``POST reset`` | ``POST maintenance {"on": bool}`` | ``POST latency {"seconds": float}`` |
 ``POST fail-next {"count": n}`` | ``POST no-survey {"koulutustoimija_oid", "on"?: bool}`` |
+``POST faults {...}`` and ``POST hours {...}`` (below) |
 ``POST answer/{tunniste}`` (a bundle's tunniste or a TPK tunnus) | ``GET state`` (codes,
-bundles, deleted bundles, TPK links, request log with request_ids and statuses, settings).
+bundles, deleted bundles, TPK links, request log with request_ids, statuses and faults,
+settings, and ``counts``: see ``ArvoState.counts``).
 In-process tests may also read ``app.state.arvo`` directly.
+
+Random faults, ``POST faults {"seed": int, "fail": p, "timeout": p, "timeout_seconds": s,
+"lose": p, "lose_as": "drop" | "502" | "504"}`` (every field optional; the call replaces
+the whole configuration, so ``{}`` switches faults off). Each API call draws one number
+from a ``random.Random(seed)``, so the same sequence of calls meets the same faults:
+- ``fail`` — answer 500 without doing anything;
+- ``timeout`` — do the effect, then hold the answer ``timeout_seconds`` (default 30),
+  longer than the client waits: the client cannot know the outcome;
+- ``lose`` — do the effect, then lose the answer: ``drop`` sends the status line and
+  closes the connection before the body (the client sees a protocol error), ``502`` /
+  ``504`` answer as a gateway that lost Arvo's answer.
+Effects are only done when the call would have succeeded (auth, validation, 404 rules).
+
+Agreed hours, ``POST hours {"start": "HH:MM", "end": "HH:MM", "now"?: "HH:MM"}`` (or
+``{"start": null}`` to switch off): link requests (``POST nippu``, ``POST
+tyopaikkakysely-tunnus``) outside ``[start, end)`` Helsinki time (a window may cross
+midnight) are refused. The contract names no status; the fake answers **503 with
+``Retry-After``** (seconds until the window opens) and ``{"errors": ["outside agreed
+hours ..."]}``, so a client treats it as "Arvo unavailable, try later". ``now`` freezes
+the fake's time of day for tests.
 """
 
 from __future__ import annotations
@@ -23,23 +46,28 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import os
+import random
 import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "NIPPU_STATUSES",
     "ArvoError",
     "ArvoState",
+    "Faults",
+    "Hours",
     "bundle_validity",
     "create_app",
     "niputuspvm_for",
@@ -68,6 +96,11 @@ _TUNNISTE_RE = re.compile(r"^[a-z0-9_-]+$")
 # Arvo-like answer codes: upper case, no easily confused characters.
 _CODE_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXY3456789"
 _CODE_LENGTH = 8
+_HELSINKI = ZoneInfo("Europe/Helsinki")
+# Link requests: the calls Arvo refuses outside agreed hours (arvo-api.md, "Errors").
+_LINK_REQUESTS = frozenset(
+    {("POST", f"{API_PREFIX}/nippu"), ("POST", f"{API_PREFIX}/tyopaikkakysely-tunnus")}
+)
 
 
 class ArvoError(Exception):
@@ -109,7 +142,7 @@ def _today() -> date:
     override = os.environ.get("CLOCK_TODAY")
     if override:
         return date.fromisoformat(override)
-    return datetime.now(ZoneInfo("Europe/Helsinki")).date()
+    return datetime.now(_HELSINKI).date()
 
 
 # --------------------------------------------------------------------------- validation
@@ -303,7 +336,72 @@ class LogEntry:
     path: str
     request_id: str | None
     status: int | None = None
+    fault: str | None = None
     at: str = field(default_factory=_now)
+
+
+LoseAs = Literal["drop", "502", "504"]
+
+
+@dataclass
+class Faults:
+    """Seeded random misbehaviour (see the module docstring); rates are fractions 0..1."""
+
+    seed: int = 0
+    fail: float = 0.0
+    timeout: float = 0.0
+    timeout_seconds: float = 30.0
+    lose: float = 0.0
+    lose_as: LoseAs = "drop"
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self) -> str | None:
+        """The fault for the next call: one draw per call keeps a seed's sequence stable."""
+        if not (self.fail or self.timeout or self.lose):
+            return None
+        x = self.rng.random()
+        for name, rate in (("fail", self.fail), ("timeout", self.timeout), ("lose", self.lose)):
+            if x < rate:
+                return name
+            x -= rate
+        return None
+
+    def public(self) -> dict[str, Any]:
+        names = ("seed", "fail", "timeout", "timeout_seconds", "lose", "lose_as")
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass
+class Hours:
+    """Agreed hours for link requests, Helsinki time; ``start > end`` crosses midnight."""
+
+    start: time
+    end: time
+    now: time | None = None
+
+    def open_at(self, at: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+    def check(self) -> int | None:
+        """None when open; else the seconds until the window opens (for Retry-After)."""
+        current = self.now or datetime.now(_HELSINKI).time()
+        if self.open_at(current):
+            return None
+        today = date(2000, 1, 1)
+        wait = datetime.combine(today, self.start) - datetime.combine(today, current)
+        return max(1, int(wait.total_seconds()) % 86_400)
+
+    def public(self) -> dict[str, str | None]:
+        return {
+            "start": self.start.isoformat("minutes"),
+            "end": self.end.isoformat("minutes"),
+            "now": self.now.isoformat("minutes") if self.now else None,
+        }
 
 
 @dataclass
@@ -319,6 +417,8 @@ class ArvoState:
     maintenance: bool = False
     latency: float = 0.0
     fail_next: int = 0
+    faults: Faults = field(default_factory=Faults)
+    hours: Hours | None = None
 
     def reset(self) -> None:
         self.__dict__.update(ArvoState().__dict__)
@@ -354,7 +454,82 @@ class ArvoState:
             "maintenance": self.maintenance,
             "latency": self.latency,
             "fail_next": self.fail_next,
+            "faults": self.faults.public(),
+            "hours": self.hours.public() if self.hours else None,
+            "counts": self.counts(),
         }
+
+    def counts(self) -> dict[str, int]:
+        """What tests of exactly-once assert on: live and deleted things, and duplicates.
+
+        Duplicates are what Arvo itself cannot prevent (no idempotency by ``request_id``):
+        - ``codes_created_twice``: request_ids that made more than one code (ever);
+        - ``duplicate_live_codes``: live codes beyond the first per request_id;
+        - ``nippu_requests_linked_twice``: request_ids that made more than one bundle (ever);
+        - ``bundles_with_several_links``: bundle keys with more than one live link; the
+          key is koulutustoimija, tyonantaja, tutkinto and the tunniste without its random
+          suffix (normalised workplace name and bundling date, arvo-api.md);
+        - ``tpk_with_several_links``: TPK keys (koulutustoimija, tyonantaja, normalised
+          workplace, tiedonkeruu_alkupvm) with more than one link.
+        ``unbundled_codes`` are live codes in no live bundle: orphans, unless sent with
+        ``ei_kuulu_lahetettavien_perusjoukkoon`` (``unbundled_codes_not_sent`` of them).
+        """
+        live = [c for c in self.codes.values() if not c.deleted]
+        unbundled = [c for c in live if c.nippu is None]
+        codes_by_request = _group(self.codes.values(), lambda c: c.request_id)
+        live_by_request = _group(live, lambda c: c.request_id)
+        all_bundles = [*self.bundles.values(), *self.deleted_bundles]
+        return {
+            "codes_live": len(live),
+            "codes_deleted": len(self.codes) - len(live),
+            "codes_bundled": len(live) - len(unbundled),
+            "unbundled_codes": len(unbundled),
+            "unbundled_codes_not_sent": sum(
+                1
+                for c in unbundled
+                if (c.data.get("metatiedot") or {}).get("ei_kuulu_lahetettavien_perusjoukkoon")
+            ),
+            "bundles_live": len(self.bundles),
+            "bundles_deleted": len(self.deleted_bundles),
+            "tpk_links": len(self.tpk),
+            "codes_created_twice": sum(1 for g in codes_by_request.values() if len(g) > 1),
+            "duplicate_live_codes": sum(len(g) - 1 for g in live_by_request.values()),
+            "nippu_requests_linked_twice": sum(
+                1 for g in _group(all_bundles, lambda b: b.request_id).values() if len(g) > 1
+            ),
+            "bundles_with_several_links": sum(
+                1 for g in _group(self.bundles.values(), _bundle_key).values() if len(g) > 1
+            ),
+            "tpk_with_several_links": sum(
+                1 for g in _group(self.tpk.values(), _tpk_key).values() if len(g) > 1
+            ),
+        }
+
+
+def _group(items: Any, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def _bundle_key(bundle: Bundle) -> tuple[Any, ...]:
+    d = bundle.data
+    stem = bundle.tunniste.rsplit("_", 1)[0]
+    return (d.get("koulutustoimija_oid"), d.get("tyonantaja"), d.get("tutkintotunnus"), stem)
+
+
+def _tpk_key(link: TpkLink) -> tuple[Any, ...]:
+    d = link.data
+    return tuple(
+        d.get(k)
+        for k in (
+            "koulutustoimija_oid",
+            "tyonantaja",
+            "tyopaikka_normalisoitu",
+            "tiedonkeruu_alkupvm",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- app
@@ -372,6 +547,31 @@ async def _object_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ArvoError(400, ["request body must be a JSON object"])
     return body
+
+
+class _DroppedResponse(Response):
+    """Send the status line, then close the connection before the body (a lost answer).
+
+    uvicorn closes the transport when the app returns with the response incomplete and
+    logs one line about it; ``_QuietDrops`` keeps that line out of the test output.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+_QUIET_DROPS = _QuietDrops()
 
 
 def _error(status: int, errors: list[str], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -403,6 +603,7 @@ def create_app(
     URL the request came to, e.g. ``http://127.0.0.1:8090``.
     """
     state = ArvoState()
+    logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     app = FastAPI(title="Fake Arvo", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.arvo = state
 
@@ -419,7 +620,7 @@ def create_app(
     async def _gate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        """Latency, maintenance (503), injected failures (500) and basic auth, in that order."""
+        """Latency, maintenance, hours, injected faults and basic auth, in that order."""
         if not request.url.path.startswith("/api/"):
             return await call_next(request)
         body = _json_body(await request.body())
@@ -433,16 +634,43 @@ def create_app(
         state.log.append(entry)
         if state.latency > 0:
             await asyncio.sleep(state.latency)
+        closed_for = (
+            state.hours.check()
+            if state.hours and (request.method, request.url.path) in _LINK_REQUESTS
+            else None
+        )
         response: Response
         if state.maintenance:
             response = _error(503, ["Arvo is under maintenance"], {"Retry-After": "60"})
+        elif closed_for is not None:
+            assert state.hours is not None
+            entry.fault = "hours"
+            window = state.hours.public()
+            response = _error(
+                503,
+                [f"outside agreed hours {window['start']}-{window['end']} Europe/Helsinki"],
+                {"Retry-After": str(closed_for)},
+            )
         elif state.fail_next > 0:
             state.fail_next -= 1
+            response = _error(500, ["simulated internal error"])
+        elif (fault := state.faults.draw()) == "fail":
+            entry.fault = fault
             response = _error(500, ["simulated internal error"])
         elif not _authorized(request, user, password):
             response = _error(401, ["unauthorized"], {"WWW-Authenticate": 'Basic realm="arvo"'})
         else:
+            entry.fault = fault
             response = await call_next(request)
+            if fault == "timeout":
+                # The effect is done; the answer comes after the client has given up.
+                await asyncio.sleep(state.faults.timeout_seconds)
+            elif fault == "lose":
+                if state.faults.lose_as == "drop":
+                    entry.status = None
+                    return _DroppedResponse(status_code=response.status_code)
+                status = int(state.faults.lose_as)
+                response = _error(status, ["simulated gateway error: Arvo's answer lost"])
         entry.status = response.status_code
         return response
 
@@ -650,6 +878,69 @@ def _control_router(state: ArvoState) -> APIRouter:
             raise ArvoError(400, ["count: must be an integer >= 0"])
         state.fail_next = count
         return {"fail_next": state.fail_next}
+
+    @router.post("/faults")
+    async def faults(request: Request) -> dict[str, Any]:
+        """Replace the random fault configuration (the module docstring has the fields)."""
+        body = await body_of(request)
+        errors: list[str] = []
+
+        def number(name: str, default: float, upper: float | None) -> float:
+            value = body.get(name, default)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+                or (upper is not None and value > upper)
+            ):
+                errors.append(f"{name}: must be a number 0..{upper if upper else 'inf'}")
+                return default
+            return float(value)
+
+        seed = body.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            errors.append("seed: must be an integer")
+            seed = 0
+        rates = {name: number(name, 0.0, 1.0) for name in ("fail", "timeout", "lose")}
+        if sum(rates.values()) > 1:
+            errors.append("fail + timeout + lose: must be at most 1")
+        hold = number("timeout_seconds", 30.0, None)
+        lose_as = body.get("lose_as", "drop")
+        if lose_as not in ("drop", "502", "504"):
+            errors.append("lose_as: must be one of drop, 502, 504")
+        if errors:
+            raise ArvoError(400, errors)
+        state.faults = Faults(seed=seed, timeout_seconds=hold, lose_as=lose_as, **rates)
+        return state.faults.public()
+
+    @router.post("/hours")
+    async def hours(request: Request) -> dict[str, Any]:
+        """Agreed hours for link requests; ``{"start": null}`` accepts them at any time."""
+        body = await body_of(request)
+        if body.get("start") is None:
+            state.hours = None
+            return {"hours": None}
+        parsed: dict[str, time | None] = {}
+        errors: list[str] = []
+        for name in ("start", "end", "now"):
+            value = body.get(name)
+            if value is None and name == "now":
+                parsed[name] = None
+                continue
+            try:
+                if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+                    raise ValueError
+                parsed[name] = time.fromisoformat(value)
+            except ValueError:
+                errors.append(f"{name}: must be HH:MM")
+        if errors:
+            raise ArvoError(400, errors)
+        start, end = parsed["start"], parsed["end"]
+        assert start is not None and end is not None
+        if start == end:
+            raise ArvoError(400, ["start and end: must differ"])
+        state.hours = Hours(start, end, parsed["now"])
+        return {"hours": state.hours.public()}
 
     @router.post("/no-survey")
     async def no_survey(request: Request) -> dict[str, list[str]]:

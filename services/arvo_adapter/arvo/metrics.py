@@ -1,0 +1,28 @@
+"""Prometheus metrics of the calls to Arvo (issue 13: calls, latency, retries, circuit).
+
+The circuit gauge uses ``livemax`` so, with several worker processes (multiprocess mode),
+the scrape shows the worst breaker among live processes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CALLS = Counter(
+    "arvo_calls_total",
+    "Calls to Arvo by endpoint and final outcome (after retries)",
+    ["endpoint", "outcome"],
+)
+ATTEMPT_LATENCY = Histogram(
+    "arvo_request_duration_seconds",
+    "Latency of each HTTP attempt to Arvo",
+    ["endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RETRIES = Counter("arvo_retries_total", "Attempts to Arvo repeated after a failure", ["endpoint"])
+CIRCUIT_STATE = Gauge(
+    "arvo_circuit_state",
+    "Arvo circuit breaker: 0 closed, 1 half-open, 2 open",
+    multiprocess_mode="livemax",
+)
+CIRCUIT_OPENED = Counter("arvo_circuit_opened_total", "Times the Arvo circuit breaker opened")
