@@ -63,8 +63,11 @@ def test_markers_follow_the_directory_and_deselect() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "deselected" in result.stdout
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"]
-        + ["-m", "integration", "tests/integration/shared/test_db.py", "tests/unit/test_clock.py"],
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"),
+            *("-m", "integration", "tests/integration/shared/test_db.py"),
+            "tests/unit/test_clock.py",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
