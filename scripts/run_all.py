@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"ingest": 8001, "bundler": 8002, "arvo_adapter": 8003, "sender": 8004}
@@ -77,11 +78,9 @@ def plan(env: dict[str, str], with_fakes: bool) -> list[Listener]:
     ]
     if with_fakes:
         fake_host = env.get("FAKE_HOST", "127.0.0.1")
-        listeners += [
-            Listener("fakes", f"FAKE_{name.upper()}_PORT", fake_host, _port(env, var, port))
-            for name, port in FAKES.items()
-            for var in [f"FAKE_{name.upper()}_PORT"]
-        ]
+        for name, port in FAKES.items():
+            variable = f"FAKE_{name.upper()}_PORT"
+            listeners.append(Listener("fakes", variable, fake_host, _port(env, variable, port)))
     return listeners
 
 
@@ -219,7 +218,7 @@ class Supervisor:
         except (OSError, urllib.error.HTTPError):
             return False
 
-    def watch(self) -> None:
+    def watch(self) -> NoReturn:
         while True:
             self.check_alive()
             time.sleep(0.5)
@@ -314,7 +313,6 @@ def main() -> int:
     except BaseException:
         supervisor.stop()
         raise
-    return 1  # watch() returns only by raising
 
 
 if __name__ == "__main__":
