@@ -29,7 +29,7 @@ import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT.parent / "shared" / "data" / "ehoks-examples"
+EXAMPLES = ROOT / "tests" / "data" / "examples" / "ehoks-examples"
 TOKEN = "dev-upstream-token"
 ADMIN_URL = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -1,11 +1,12 @@
-"""Say clearly, before anything starts, whether PostgreSQL and RabbitMQ answer."""
+"""Say clearly, before `scripts/run` starts anything, whether PostgreSQL and RabbitMQ answer
+at the services' DATABASE_URL and AMQP_URL. (Tests check theirs in tests/conftest.py.)"""
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
-from urllib.parse import urlsplit
+
+from tests.support.infra import tcp_unreachable
 
 HOW = {
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
@@ -15,16 +16,6 @@ HOW = {
 }
 
 
-def reachable(url: str, default_port: int) -> tuple[str, int, bool]:
-    parts = urlsplit(url.replace("postgresql+asyncpg", "postgresql"))
-    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
-    try:
-        with socket.create_connection((host, port), timeout=3):
-            return host, port, True
-    except OSError:
-        return host, port, False
-
-
 def main() -> int:
     database = os.environ.get(
         "DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/tyoelamapalaute"
@@ -32,13 +23,10 @@ def main() -> int:
     amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     failed = False
     for name, url, port in (("PostgreSQL", database, 5432), ("RabbitMQ", amqp, 5672)):
-        host, port, ok = reachable(url, port)
-        if not ok:
+        problem = tcp_unreachable(name, url, port)
+        if problem:
             failed = True
-            print(
-                f"error: {name} is not reachable at {host}:{port}. Start it: {HOW[name]}",
-                file=sys.stderr,
-            )
+            print(f"error: {problem}. Start it: {HOW[name]}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -1,5 +1,8 @@
-# Sourced by scripts/run and scripts/test: one virtual environment, installed from the
-# repo's own pinned files, and a clear word when PostgreSQL or RabbitMQ is not there.
+# Sourced by scripts/run, scripts/test and scripts/lock: one virtual environment,
+# installed from the repo's own pinned files (constraints.txt, made by scripts/lock).
+# Whether PostgreSQL and RabbitMQ must answer is for the caller to say: scripts/run checks
+# them (scripts/check_infra.py); pytest checks them only when it selected tests marked
+# integration or e2e (tests/conftest.py), so `scripts/test tests/unit` needs neither.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,4 +21,3 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
-"$VENV/bin/python" scripts/check_infra.py

@@ -1,5 +1,10 @@
 """Session-wide real infrastructure for integration and e2e tests.
 
+Tests are marked by their directory: `tests/integration` → `integration`, `tests/e2e` →
+`e2e`. Only a session that selected such tests needs PostgreSQL and RabbitMQ, and it
+stops before running anything when either does not answer; `scripts/test tests/unit` (or
+`-m "not integration and not e2e"`) runs without them.
+
 Unit tests never touch these fixtures. Integration tests get one fresh PostgreSQL database
 and one RabbitMQ vhost for the whole session, dropped at the end; tests keep their data
 apart by using their own ids.
@@ -8,12 +13,49 @@ apart by using their own ids.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from tests.support.events import EventCapture, capture
-from tests.support.infra import Infra, InfrastructureMissing, create_infra, destroy_infra
+from tests.support.infra import (
+    HOW_TO_START,
+    Infra,
+    InfrastructureMissing,
+    create_infra,
+    destroy_infra,
+    missing_test_infra,
+)
+
+TESTS = Path(__file__).resolve().parent
+MARKED_DIRECTORIES = {"integration": TESTS / "integration", "e2e": TESTS / "e2e"}
+NEEDS_INFRA = tuple(MARKED_DIRECTORIES)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its directory, before `-m` selects (hence tryfirst)."""
+    for item in items:
+        for marker, directory in MARKED_DIRECTORIES.items():
+            if directory in item.path.parents:
+                item.add_marker(marker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When the selected tests need PostgreSQL and RabbitMQ, both must answer: say so once,
+    before any test runs, rather than fail test by test."""
+    if session.config.option.collectonly:
+        return
+    if not any(item.get_closest_marker(m) for item in session.items for m in NEEDS_INFRA):
+        return
+    missing = missing_test_infra()
+    if missing:
+        pytest.exit(
+            "; ".join(missing) + ". The selected tests include integration or e2e tests, "
+            f"which need both. {HOW_TO_START} Unit tests alone: scripts/test tests/unit.",
+            returncode=3,
+        )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

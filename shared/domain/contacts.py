@@ -9,13 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-# One "@", no whitespace, a dotted domain whose labels are letters/digits/hyphens and
-# whose last label is at least two letters. Deliberately stricter than RFC 5322: it
-# only has to accept what a mail server will deliver to an instructor.
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
-)
+from email_validator import EmailNotValidError, validate_email
+
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _FINNISH_MOBILE = re.compile(r"\+358(?:4[0-9]|50)[0-9]{4,8}")
@@ -46,8 +41,17 @@ def normalize_email(raw: str | None) -> str | None:
 
 
 def is_valid_email(address: str) -> bool:
-    """C1: a syntactically valid address (after normalisation)."""
-    return _EMAIL.fullmatch(address) is not None and ".." not in address
+    """C1: a syntactically valid address (after normalisation), as `email-validator` reads
+    it: internationalised domains (`äänekoski.fi`) are valid; no DNS lookup (a pure rule).
+
+    The part before the @ must be ASCII (no SMTPUTF8), and special-use domains (`.test`,
+    `.local`...) and IP literals are refused: only what a mail server delivers counts.
+    """
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def normalize_phone(raw: str | None) -> str | None:

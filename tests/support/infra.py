@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aio_pika
 from sqlalchemy import text
@@ -33,6 +34,30 @@ HOW_TO_START = (
 
 class InfrastructureMissing(RuntimeError):
     pass
+
+
+def tcp_unreachable(name: str, url: str, default_port: int) -> str | None:
+    """Why `url`'s server cannot be reached (a quick TCP connect), or None when it answers.
+
+    The up-front word before a session or `scripts/run` starts; the real checks (a query,
+    an AMQP handshake) follow in `create_infra`.
+    """
+    parts = urlsplit(url.replace("postgresql+asyncpg", "postgresql"))
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return None
+    except OSError as exc:
+        return f"{name} is not reachable at {host}:{port} ({exc.strerror or exc})"
+
+
+def missing_test_infra() -> list[str]:
+    """What of the tests' PostgreSQL (TEST_DATABASE_URL) and RabbitMQ (TEST_AMQP_URL) is down."""
+    checks = (
+        tcp_unreachable("PostgreSQL", BASE_DATABASE_URL, 5432),
+        tcp_unreachable("RabbitMQ", BASE_AMQP_URL, 5672),
+    )
+    return [problem for problem in checks if problem]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,12 +15,13 @@ from services.ingest.store.tables import outbox
 from shared.db import Database
 from tests.integration.ingest.conftest import ingest_settings, pending_outbox
 from tests.support.events import EventCapture
+from tests.support.examples import EHOKS_EXAMPLES
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import UPSTREAM_TOKEN, ServiceProcess, run_in_process, service_env
 from tests.support.tcp_proxy import TcpProxy
 
-EXAMPLE = Path(__file__).resolve().parents[4] / "shared/data/ehoks-examples/hoksit.json"
+EXAMPLE = EHOKS_EXAMPLES / "hoksit.json"
 AUTH = {"authorization": f"Bearer {UPSTREAM_TOKEN}"}
 
 

@@ -16,9 +16,10 @@ from services.ingest.domain.canonical import content_hash
 from services.ingest.store.tables import documents
 from tests.integration.ingest.conftest import stored_versions
 from tests.support.events import EventCapture
+from tests.support.examples import EXAMPLES
 from tests.support.services import READER_TOKEN, Running
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = EXAMPLES
 EHOKS = sorted((DATA / "ehoks-examples").glob("*.json"))
 KOSKI = DATA / "koski-examples"
 JSON = {"content-type": "application/json"}

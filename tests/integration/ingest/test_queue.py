@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -13,11 +12,12 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from tests.integration.ingest.conftest import stored_versions
 from tests.support.events import EventCapture
+from tests.support.examples import EHOKS_EXAMPLES
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import Running
 
-EXAMPLE = Path(__file__).resolve().parents[4] / "shared/data/ehoks-examples/hoksit.json"
+EXAMPLE = EHOKS_EXAMPLES / "hoksit.json"
 
 
 async def send(infra: Infra, body: bytes) -> None:

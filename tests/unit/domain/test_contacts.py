@@ -36,6 +36,14 @@ def test_normalize_email(raw: str | None, expected: str | None) -> None:
         ("a@@firma.fi", False),
         ("ohjaaja..x@firma.fi", False),
         ("ohjaaja@-firma.fi", False),
+        ("ohjaaja@äänekoski.fi", True),
+        ("ohjaaja@kärkölä.fi", True),
+        ("ohjaaja@xn--nekoski-4waa.fi", True),
+        ("jää.ohjaaja@firma.fi", False),
+        ("ohjaaja@firma.test", False),
+        ("ohjaaja@firma.fi.", False),
+        ("ohjaaja@[192.0.2.1]", False),
+        ("ohjaaja@" + "a" * 250 + ".fi", False),
     ],
     ids=[
         "C1-valid",
@@ -46,6 +54,14 @@ def test_normalize_email(raw: str | None, expected: str | None) -> None:
         "C1-two-ats",
         "C1-double-dot",
         "C1-label-hyphen",
+        "C1-idn-domain",
+        "C1-idn-domain-2",
+        "C1-idn-punycode",
+        "C1-non-ascii-local-part",
+        "C1-special-use-domain",
+        "C1-trailing-dot",
+        "C1-ip-literal",
+        "C1-too-long",
     ],
 )
 def test_is_valid_email(address: str, valid: bool) -> None:
@@ -122,6 +138,12 @@ def bundle(*contacts: tuple[str | None, str | None]) -> BundleContacts:
         ([("ei-osoite", "091234567")], None, None, ("email-invalid", "phone-invalid")),
         ([(None, "soita")], None, None, ("no-email", "phone-invalid")),
         ([(None, None), ("", " ")], None, None, ("no-email", "no-phone")),
+        (
+            [(" Ohjaaja@ÄÄNEKOSKI.fi", None), ("ohjaaja@äänekoski.fi", None)],
+            "ohjaaja@äänekoski.fi",
+            None,
+            ("no-phone",),
+        ),
     ],
     ids=[
         "C3-both-channels",
@@ -131,6 +153,7 @@ def bundle(*contacts: tuple[str | None, str | None]) -> BundleContacts:
         "C3-invalid",
         "C3-unparseable-phone",
         "C3-no-contact",
+        "C3-idn-domain-agrees",
     ],
 )
 def test_choose_contacts(

@@ -1,28 +1,18 @@
-"""Locating and loading the real example documents (`shared/data/` next to the repo).
-
-Set TEP_EXAMPLES_DIR to the folder holding `ehoks-examples/` and `koski-examples/` when
-the repo is checked out elsewhere. Missing examples fail the tests loudly: accepting
-every real document is what these tests are for.
-"""
+"""Loading the real example documents (`tests/data/examples/`, copied into the repo with
+their source and licence noted)."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.examples import EXAMPLES
+
 
 def examples_dir() -> Path:
-    configured = os.environ.get("TEP_EXAMPLES_DIR")
-    if configured:
-        return Path(configured)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data"
-        if (candidate / "ehoks-examples").is_dir():
-            return candidate
-    raise RuntimeError("example documents not found: set TEP_EXAMPLES_DIR")
+    return EXAMPLES
 
 
 def load(relative: str) -> Any:
