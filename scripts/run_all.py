@@ -42,7 +42,7 @@ def wait_ready(name: str, port: int, proc: subprocess.Popen[bytes], timeout: flo
 
 def main() -> int:
     LOGS.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    env = {"DEVELOPMENT_MODE": "true", **os.environ}
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def stop(*_: object) -> None:
