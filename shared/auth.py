@@ -13,8 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import ApiError
 
@@ -23,6 +25,21 @@ audit_log = logging.getLogger("audit")
 
 SCOPES = frozenset({"hoks:write", "palaute:read", "palaute:write", "admin"})
 ALL_KOULUTUSTOIMIJAT = "*"
+# The hashes of deploy/dev-api-clients.json's published tokens: a service outside
+# development mode refuses to start with a clients file holding any of them.
+DEV_TOKEN_SHA256 = frozenset(
+    {
+        "a66059f8245e42ac201f54787766324e0035c95b343f57fed67a5c5bc4329322",  # dev-upstream-token
+        "47beeb95da92ee9485a13c613b44b1dd7ff064c2c2815902e1c2e6d765b3c8ad",  # dev-reader-token
+        "1734d503f6aa6a047c36d113cbad769f719c93784b469b771c4c3e7c63adbefd",  # dev-admin-token
+    }
+)
+# Where the access log finds the caller's name (request.state, i.e. scope["state"]).
+CLIENT_NAME_STATE = "client_name"
+# Declares the scheme in OpenAPI (the Authorize button of /docs); errors are ours.
+_bearer = HTTPBearer(
+    auto_error=False, description="A token from API_CLIENTS_FILE; sent as `Bearer <token>`."
+)
 
 
 @dataclass(frozen=True)
@@ -64,26 +81,35 @@ class ApiClients:
             )
         return cls(clients)
 
-    def authenticate(self, authorization: str | None) -> ApiClient:
-        if not authorization or not authorization.lower().startswith("bearer "):
+    @property
+    def holds_development_tokens(self) -> bool:
+        return not DEV_TOKEN_SHA256.isdisjoint(self._by_hash)
+
+    def authenticate(self, token: str | None) -> ApiClient:
+        if not token:
             raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        client = self._by_hash.get(hash_token(authorization[7:].strip()))
+        client = self._by_hash.get(hash_token(token))
         if client is not None:
             return client
         raise ApiError(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiClient]]:
+def require_scope(
+    scope: str,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[ApiClient]]:
     """A FastAPI dependency: the authenticated client, which must hold `scope`."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    async def dependency(request: Request) -> ApiClient:
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiClient:
         clients: ApiClients = request.app.state.api_clients
-        client = clients.authenticate(request.headers.get("authorization"))
+        client = clients.authenticate(credentials.credentials if credentials else None)
+        setattr(request.state, CLIENT_NAME_STATE, client.client)
         if scope not in client.scopes:
             raise ApiError(403, f"client lacks scope {scope}")
-        request.state.client = client
         return client
 
     return dependency

@@ -7,12 +7,13 @@ two formats and never a 500 for bad input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ERROR_CODES = {
@@ -27,6 +28,42 @@ ERROR_CODES = {
     422: "validation_error",
     503: "unavailable",
 }
+
+
+DESCRIPTIONS = {
+    401: "missing or unknown bearer token",
+    403: "the client lacks the scope this operation needs",
+    404: "not known, or not visible to this client",
+    409: "conflicts with the stored state",
+    413: "body larger than MAX_BODY_BYTES",
+    415: "body is not application/json",
+    422: "invalid request: `details[].loc` names each bad field",
+    503: "a dependency (database, broker) is unavailable; retry later",
+}
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "osaamisen-hankkimistavat", 0]')
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every service (api.md)."""
+
+    error: str = Field(description="A stable code: " + ", ".join(sorted(set(ERROR_CODES.values()))))
+    message: str = Field(description="For a human; never holds personal data")
+    details: list[ErrorDetail]
+
+
+def error_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, each documented as an `ErrorBody`.
+
+    Naming 422 also replaces FastAPI's own validation-error schema, which we never send.
+    """
+    described = {**DESCRIPTIONS, **(descriptions or {})}
+    return {s: {"model": ErrorBody, "description": described.get(s, "error")} for s in statuses}
 
 
 class ApiError(Exception):

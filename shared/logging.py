@@ -68,5 +68,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "uvicorn.access"):
+    # uvicorn's access line and httpx's request line carry raw paths and query strings;
+    # our own access line (shared.observability) names the route template instead.
+    for noisy in ("aiormq", "aio_pika", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

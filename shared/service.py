@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Table
 
 from shared.auth import ApiClients
@@ -29,7 +31,12 @@ from shared.messaging.consumer import Consumer, MessageHandler
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topology import QueueSpec
 from shared.migrations import upgrade
-from shared.observability import RequestMiddleware, health_router
+from shared.observability import (
+    RequestMiddleware,
+    health_router,
+    mark_metrics_process_dead,
+    prepare_multiprocess_metrics,
+)
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +107,28 @@ class Service:
             await consumer.start()
         log.info("broker connected", extra={"consumers": [c.spec.name for c in self.consumers]})
 
+    def refuse_development_defaults(self) -> None:
+        """Fail closed: outside DEVELOPMENT_MODE, never serve with published credentials.
+
+        Says why in one log line and exits non-zero (README, "Operations").
+        """
+        if self.settings.development_mode:
+            return
+        reasons = [
+            f"{name} is the development default"
+            for name in self.settings.development_defaults_in_use()
+        ]
+        path = self.settings.api_clients_file
+        if ApiClients.from_file(path).holds_development_tokens:
+            reasons.insert(0, f"API_CLIENTS_FILE {path} holds the development tokens")
+        if reasons:
+            log.critical(
+                "refusing to start outside development mode: "
+                + "; ".join(reasons)
+                + " (DEVELOPMENT_MODE=true is for a developer's machine only)"
+            )
+            raise SystemExit(2)
+
     async def start(self) -> None:
         self.clock.warn_if_frozen()
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
@@ -120,6 +149,7 @@ class Service:
     def create_app(self, **fastapi_kwargs: Any) -> FastAPI:
         # Here rather than only in run(): worker processes (WEB_CONCURRENCY) start afresh.
         configure_logging(self.name, self.settings.log_level)
+        self.refuse_development_defaults()
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,10 +162,14 @@ class Service:
                 yield
             finally:
                 await self.stop()
+                mark_metrics_process_dead()
 
-        app = FastAPI(
+        # /docs and /redoc from files shipped in fastapi-offline: no CDN needed.
+        app = FastAPIOffline(
             title=f"työelämäpalaute {self.name}",
             lifespan=lifespan,
+            generate_unique_id_function=_operation_id,
+            swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
             **fastapi_kwargs,
         )
         app.state.service = self
@@ -158,7 +192,9 @@ class Service:
         and the outbox (SKIP LOCKED) as replicas do.
         """
         configure_logging(self.name, self.settings.log_level)
+        self.refuse_development_defaults()
         self.migrate()
+        prepare_multiprocess_metrics(self.name, self.settings.port, self.settings.web_concurrency)
         uvicorn.run(
             app_factory,
             factory=True,
@@ -169,3 +205,8 @@ class Service:
             access_log=False,
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
         )
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Readable OpenAPI operation ids: the route function's name (`put_hoks`)."""
+    return route.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     web_concurrency: int = 1
     api_clients_file: Path = DEV_API_CLIENTS_FILE
+    # Only on a developer's machine: allows the published development tokens and
+    # credentials, which a service otherwise refuses to start with (fail closed).
+    development_mode: bool = False
 
     # Operational knobs; defaults suit one replica serving the whole country.
     db_pool_size: int = 20
@@ -39,3 +43,16 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 200
     max_body_bytes: int = 1024 * 1024
+
+    # Fields whose defaults are published development credentials (a service's subclass
+    # names its own); outside development mode they must be set to something else.
+    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ()
+
+    def development_defaults_in_use(self) -> list[str]:
+        """The variables still holding a published development default."""
+        fields = type(self).model_fields
+        return [
+            name.upper()
+            for name in self.DEVELOPMENT_DEFAULTS
+            if getattr(self, name) == fields[name].default
+        ]

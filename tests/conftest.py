@@ -12,6 +12,7 @@ apart by using their own ids.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from tests.support.infra import (
 )
 
 TESTS = Path(__file__).resolve().parent
+# Tests run with the development API clients and fake credentials, which a service refuses
+# outside development mode (fail closed); a test of that refusal sets it to false itself.
+os.environ.setdefault("DEVELOPMENT_MODE", "true")
 MARKED_DIRECTORIES = {"integration": TESTS / "integration", "e2e": TESTS / "e2e"}
 NEEDS_INFRA = tuple(MARKED_DIRECTORIES)
 

@@ -1,5 +1,7 @@
 """arvo_adapter settings: where Arvo is, how to log in, how patiently to call it."""
 
+from typing import ClassVar
+
 from pydantic import SecretStr
 
 from shared.settings import ServiceSettings
@@ -25,3 +27,5 @@ class ArvoAdapterSettings(ServiceSettings):
     # Circuit breaker: open after this many consecutive failed attempts, try again after.
     arvo_breaker_failure_threshold: int = 5
     arvo_breaker_cooldown_seconds: float = 30.0
+
+    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("arvo_user", "arvo_password")

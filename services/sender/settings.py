@@ -1,5 +1,7 @@
 """sender settings: the SMTP server, the SMS gateway and the arvo_adapter it asks."""
 
+from typing import ClassVar
+
 from shared.settings import ServiceSettings
 
 
@@ -11,3 +13,5 @@ class SenderSettings(ServiceSettings):
     smtp_from: str = "noreply@opintopolku.fi"
     sms_gateway_url: str = "http://127.0.0.1:8091"
     sms_gateway_token: str = "sms-token"
+
+    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("sms_gateway_token",)

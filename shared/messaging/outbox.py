@@ -42,7 +42,12 @@ log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.01
 PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["type"])
-PENDING = Gauge("outbox_pending", "Outbox rows seen waiting at the last relay pass")
+# Each worker's relay measures the one outbox: the latest reading of a living one is it.
+PENDING = Gauge(
+    "outbox_pending",
+    "Outbox rows seen waiting at the last relay pass",
+    multiprocess_mode="livemostrecent",
+)
 
 
 def outbox_table(metadata: MetaData) -> Table:

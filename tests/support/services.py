@@ -37,6 +37,7 @@ def service_env(infra: Infra, **extra: str) -> dict[str, str]:
         "AMQP_URL": infra.amqp_url,
         "OUTBOX_POLL_SECONDS": "0.2",
         "RETRY_DELAYS_MS": "[200, 500, 1000]",
+        "DEVELOPMENT_MODE": "true",
         **extra,
     }
 

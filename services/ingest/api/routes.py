@@ -17,7 +17,7 @@ from services.ingest.domain.validation import DocumentInvalid
 from services.ingest.store.documents import Kind, Recorded, exists
 from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
 from shared.auth import ApiClient, require_scope
-from shared.errors import ApiError
+from shared.errors import ApiError, error_responses
 from shared.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -85,13 +85,18 @@ def _document_body(description: str) -> dict[str, Any]:
     }
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or unknown bearer token"},
-    403: {"description": "the client lacks scope hoks:write"},
-    413: {"description": "body larger than MAX_BODY_BYTES"},
-    415: {"description": "body is not application/json"},
-    422: {"description": "invalid document: `details[].loc` names each bad field"},
-}
+ERRORS = error_responses(
+    401,
+    403,
+    413,
+    415,
+    422,
+    503,
+    descriptions={
+        403: "the client lacks scope hoks:write",
+        422: "invalid document: `details[].loc` names each bad field",
+    },
+)
 
 
 @router.put(
@@ -132,7 +137,13 @@ async def put_opiskeluoikeus(
     return OpiskeluoikeusAccepted(oid=oid, version=recorded.version, changed=recorded.changed)
 
 
-@router.delete("/hoks/{hoks_id}", status_code=204)
+@router.delete(
+    "/hoks/{hoks_id}",
+    status_code=204,
+    responses=error_responses(
+        401, 403, 404, 422, 503, descriptions={403: "the client lacks scope hoks:write"}
+    ),
+)
 async def remove_hoks(hoks_id: HoksId, request: Request, _: Writer) -> Response:
     service = _service(request)
     async with service.db.transaction() as session:

@@ -26,6 +26,7 @@ def ingest_settings(infra: Infra, **overrides: Any) -> IngestSettings:
         "amqp_url": infra.amqp_url,
         "outbox_poll_seconds": 0.2,
         "retry_delays_ms": [200, 500, 1000],
+        "development_mode": True,
     }
     return IngestSettings(**{**values, **overrides})
 

@@ -268,14 +268,22 @@ async def test_study_right_oid_in_body_must_match_path(ingest: Running) -> None:
 
 @pytest.mark.parametrize(
     ("authorization", "status"),
-    [(None, 401), ("Bearer wrong", 401), ("Basic abc", 401), (f"Bearer {READER_TOKEN}", 403)],
-    ids=["missing", "unknown-token", "not-bearer", "lacks-hoks-write"],
+    [
+        (None, 401),
+        ("", 401),
+        ("Bearer", 401),
+        ("Bearer wrong", 401),
+        ("Basic abc", 401),
+        ("dev-upstream-token", 401),
+        (f"Bearer {READER_TOKEN}", 403),
+    ],
+    ids=["missing", "empty", "no-token", "unknown", "basic", "no-scheme", "lacks-hoks-write"],
 )
 async def test_writes_need_a_token_with_hoks_write(
     ingest: Running, new_id: Any, authorization: str | None, status: int
 ) -> None:
     hoks_id = new_id()
-    headers = {**JSON, **({"authorization": authorization} if authorization else {})}
+    headers = {**JSON, **({"authorization": authorization} if authorization is not None else {})}
     async with httpx.AsyncClient(base_url=ingest.base_url) as caller:
         response = await caller.put(
             f"/api/v1/hoks/{hoks_id}", content=EHOKS[0].read_bytes(), headers=headers
