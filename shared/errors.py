@@ -7,6 +7,7 @@ two formats and never a 500 for bad input.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.db import UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
 
 ERROR_CODES = {
     400: "bad_request",
@@ -115,3 +120,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """The database unreachable, silent or refusing: 503 in our shape, one log line
+        with the error's type only (its text may hold statement parameters)."""
+        log.warning("database unavailable; answered 503", extra={"error": type(exc).__name__})
+        return problem(
+            503, "the database is unavailable; retry later", headers={"Retry-After": "5"}
+        )
+
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)

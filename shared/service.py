@@ -23,7 +23,7 @@ from sqlalchemy import Table
 
 from shared.auth import ApiClients
 from shared.clock import Clock
-from shared.db import Database
+from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging
 from shared.messaging.broker import Broker
@@ -59,7 +59,13 @@ class Service:
         self.schema = schema
         self.migrations = migrations
         self.clock = Clock(settings.clock_today)
-        self.db = Database(settings.database_url, settings.db_pool_size)
+        self.db = Database(
+            settings.database_url,
+            settings.db_pool_size,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         self.broker = Broker(settings.amqp_url)
         self.relay = OutboxRelay(
             self.db,
@@ -193,7 +199,15 @@ class Service:
         """
         configure_logging(self.name, self.settings.log_level)
         self.refuse_development_defaults()
-        self.migrate()
+        within = self.settings.db_startup_timeout_seconds
+        try:
+            retry_while_unreachable(self.migrate, within_seconds=within, what="migrate")
+        except UNAVAILABLE_ERRORS as exc:
+            log.error(
+                "database not reachable; giving up",
+                extra={"within_s": within, "error": type(exc).__name__},
+            )
+            raise SystemExit(1) from None
         prepare_multiprocess_metrics(self.name, self.settings.port, self.settings.web_concurrency)
         uvicorn.run(
             app_factory,

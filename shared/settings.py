@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
 
     # Operational knobs; defaults suit one replica serving the whole country.
     db_pool_size: int = 20
+    # Every wait on PostgreSQL is bounded (docs/decisions.md, "Runtime"): beyond these a
+    # request is answered 503 rather than hanging on a silent database.
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 10.0
+    db_pool_timeout_seconds: float = 5.0
+    db_startup_timeout_seconds: float = 60.0
     consumer_prefetch: int = 32
     consumer_max_attempts: int = 5
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 10_000, 60_000])

@@ -12,6 +12,7 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.silent = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -28,9 +29,22 @@ class TcpProxy:
         self._writers.clear()
 
     async def restore(self) -> None:
-        await self.start()
+        self.silent = False
+        if self._server is None:
+            await self.start()
+
+    def silence(self) -> None:
+        """Keep accepting connections and taking bytes, but answer nothing, on new and
+        open connections alike: a hung server or a black-holed network."""
+        self.silent = True
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            self._writers.add(writer)
+            with contextlib.suppress(Exception):
+                while await reader.read(65536):
+                    pass
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -44,8 +58,9 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self.silent:
+                    writer.write(data)
+                    await writer.drain()
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):

@@ -6,9 +6,10 @@ bytes, bound them, and hand the decoded JSON to the domain parser.
 
 from __future__ import annotations
 
-import orjson
 from fastapi import Request
 
+from services.ingest.domain.canonical import decode_json
+from services.ingest.domain.validation import DocumentInvalid
 from shared.errors import ApiError
 
 
@@ -22,7 +23,11 @@ def _is_json(content_type: str | None) -> bool:
 
 
 async def read_json_document(request: Request, max_bytes: int) -> tuple[object, bytes]:
-    """The decoded document and its raw bytes (stored as received)."""
+    """The decoded document and its raw bytes (stored as received).
+
+    Decoding is `decode_json`'s: numbers exact, nesting and numbers bounded; what it
+    refuses is a 422 naming the place, as a document's own field errors are.
+    """
     if not _is_json(request.headers.get("content-type")):
         raise ApiError(
             415,
@@ -41,10 +46,10 @@ async def read_json_document(request: Request, max_bytes: int) -> tuple[object, 
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return orjson.loads(raw), raw
-    except orjson.JSONDecodeError as exc:
+        return decode_json(raw), raw
+    except DocumentInvalid as exc:
         raise ApiError(
             422,
-            f"body is not valid JSON: {exc}",
-            [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}],
+            f"body is not accepted: {exc}",
+            [{"loc": ["body", *e.loc], "msg": e.msg} for e in exc.errors],
         ) from exc

@@ -13,7 +13,7 @@ from services.ingest.api.body import read_json_document
 from services.ingest.domain.canonical import check_storable
 from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
-from services.ingest.domain.validation import DocumentInvalid
+from services.ingest.domain.validation import OPISKELUOIKEUS_OID_PATTERN, DocumentInvalid
 from services.ingest.store.documents import Kind, Recorded, exists
 from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
 from shared.auth import ApiClient, require_scope
@@ -23,7 +23,10 @@ from shared.service import Service
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 Writer = Annotated[ApiClient, Depends(require_scope("hoks:write"))]
 HoksId = Annotated[int, Path(gt=0, le=2**63 - 1, description="eHOKS's integer id")]
-Oid = Annotated[str, Path(pattern=r"^1\.2\.246\.562\.15\.\d+$", description="Koski OID")]
+Oid = Annotated[
+    str,
+    Path(pattern=OPISKELUOIKEUS_OID_PATTERN, description="Koski OID 1.2.246.562.15.<11 digits>"),
+]
 SOURCE = "http"
 Parsed = TypeVar("Parsed")
 

@@ -133,10 +133,11 @@ class ParsedHoks:
 def parse_hoks(hoks_id: int, document: object) -> ParsedHoks:
     """Validate a HOKS document and extract its jaksot (J1, J2).
 
-    Raises DocumentInvalid listing every bad field we read: missing or empty
-    `oppija-oid`/`opiskeluoikeus-oid`, an `id` other than `hoks_id`, dates that are not
-    real `YYYY-MM-DD` dates, `loppu` before `alku`, values of the wrong JSON type, and a
-    yksiloiva-tunniste used by two jaksot (it would make J2 identities collide).
+    Raises DocumentInvalid listing every bad field we read: missing `oppija-oid` or
+    `opiskeluoikeus-oid`, or either not an OID of its kind (`OID_FORMATS`), an `id`
+    other than `hoks_id`, dates that are not real `YYYY-MM-DD` dates, `loppu` before
+    `alku`, values of the wrong JSON type, and a yksiloiva-tunniste used by two jaksot
+    (it would make J2 identities collide).
     """
     if not isinstance(document, dict):
         raise DocumentInvalid([FieldError((), "expected a JSON object")])
@@ -145,8 +146,10 @@ def parse_hoks(hoks_id: int, document: object) -> ParsedHoks:
     body_id = document.get("id")
     if body_id is not None and (type(body_id) is not int or body_id != hoks_id):
         reader.error(("id",), f"must equal the HOKS id of the request ({hoks_id})")
-    oppija_oid = reader.string(document, "oppija-oid", root, required=True)
-    opiskeluoikeus_oid = reader.string(document, "opiskeluoikeus-oid", root, required=True)
+    oppija_oid = reader.oid(document, "oppija-oid", root, "oppija", required=True)
+    opiskeluoikeus_oid = reader.oid(
+        document, "opiskeluoikeus-oid", root, "opiskeluoikeus", required=True
+    )
 
     jaksot: list[Jakso] = []
     for key, kind, has_osa_alueet in _SECTIONS:

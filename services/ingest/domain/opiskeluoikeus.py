@@ -13,10 +13,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.ingest.domain.validation import (
+    OID_FORMATS,
     DocumentInvalid,
     FieldError,
     Loc,
     Reader,
+    is_oid,
     koodiarvo,
 )
 from shared.events import (
@@ -78,8 +80,9 @@ class ParsedOpiskeluoikeus:
 def parse_opiskeluoikeus(oid: str, document: object) -> ParsedOpiskeluoikeus:
     """Validate a Koski opiskeluoikeus document and extract what the rules read.
 
-    Raises DocumentInvalid listing every bad field we read: an `oid` other than the
-    request's, dates that are not real `YYYY-MM-DD` dates, a state without `alku`, and
+    Raises DocumentInvalid listing every bad field we read: a request's `oid` that is not
+    a Koski opiskeluoikeus OID (the queue's is not checked elsewhere), an `oid` other
+    than the request's, dates that are not real `YYYY-MM-DD` dates, a state without `alku`, and
     values of the wrong JSON type.
     """
     if not isinstance(document, dict):
@@ -87,7 +90,9 @@ def parse_opiskeluoikeus(oid: str, document: object) -> ParsedOpiskeluoikeus:
     reader = Reader()
     root: Loc = ()
     body_oid = document.get("oid")
-    if body_oid is not None and body_oid != oid:
+    if not is_oid(oid, "opiskeluoikeus"):
+        reader.error(("oid",), f"expected a Koski OID {OID_FORMATS['opiskeluoikeus'][1]}")
+    elif body_oid is not None and body_oid != oid:
         reader.error(("oid",), f"must equal the oid of the request ({oid})")
 
     oppilaitos = reader.obj(document, "oppilaitos", root)

@@ -13,12 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 Loc = tuple[str | int, ...]
 T = TypeVar("T")
+OidKind = Literal["opiskeluoikeus", "oppija"]
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+# Opintopolku OIDs (docs/decisions.md, "Input bounds"): a fixed root, a node class
+# (15 a Koski opiskeluoikeus, 24 a person in the oppijanumerorekisteri) and an
+# 11-digit number whose last digit is a check digit, as in every example document.
+OPISKELUOIKEUS_OID_PATTERN = r"^1\.2\.246\.562\.15\.[0-9]{11}$"
+OPPIJA_OID_PATTERN = r"^1\.2\.246\.562\.24\.[0-9]{11}$"
+OID_FORMATS: dict[OidKind, tuple[re.Pattern[str], str]] = {
+    "opiskeluoikeus": (re.compile(OPISKELUOIKEUS_OID_PATTERN), "1.2.246.562.15.<11 digits>"),
+    "oppija": (re.compile(OPPIJA_OID_PATTERN), "1.2.246.562.24.<11 digits>"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,25 @@ class Reader:
             return None
         return value
 
+    def oid(
+        self,
+        parent: dict[str, object],
+        key: str,
+        loc: Loc,
+        kind: OidKind,
+        *,
+        required: bool = False,
+    ) -> str | None:
+        """An OID of `kind` in `OID_FORMATS`; any other text is an error, so that neither
+        a typo nor a value of any length reaches the store or an event."""
+        value = self.string(parent, key, loc, required=required)
+        if value is None:
+            return None
+        if not is_oid(value, kind):
+            self.error((*loc, key), f"expected a {kind} OID {OID_FORMATS[kind][1]}")
+            return None
+        return value
+
     def integer(self, parent: dict[str, object], key: str, loc: Loc) -> int | None:
         """An optional integer; booleans and floats are errors (JSON `true` is not 1)."""
         value = parent.get(key)
@@ -159,6 +189,11 @@ class Reader:
         if alku is not None and loppu is not None and loppu < alku:
             self.error((*loc, "loppu"), "loppu is before alku")
         return alku, loppu
+
+
+def is_oid(value: str, kind: OidKind) -> bool:
+    """Whether `value` is an OID of `kind` in `OID_FORMATS`."""
+    return OID_FORMATS[kind][0].fullmatch(value) is not None
 
 
 def parse_strict_date(value: str) -> dt.date | None:

@@ -14,7 +14,7 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.domain.canonical import check_storable
+from services.ingest.domain.canonical import check_storable, decode_json
 from services.ingest.domain.hoks import parse_hoks
 from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
 from services.ingest.domain.validation import DocumentInvalid
@@ -49,9 +49,9 @@ def change_handler(db: Database) -> MessageHandler:
 
     async def handle_change(session: AsyncSession, message: AbstractIncomingMessage) -> None:
         try:
-            body = orjson.loads(message.body)
-        except orjson.JSONDecodeError as exc:
-            raise MessageRejected(f"body: invalid JSON: {exc}") from exc
+            body = decode_json(message.body)
+        except DocumentInvalid as exc:
+            raise MessageRejected(f"body: {exc}") from exc
         if not isinstance(body, dict):
             raise MessageRejected("body: must be a JSON object")
         kind = body.get("type")

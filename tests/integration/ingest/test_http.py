@@ -165,7 +165,7 @@ BAD_INPUTS: list[tuple[str, Any, dict[str, str], int, list[Any]]] = [
         b'{"oppija-oid": "1.2.246.562.24.1\\u0000", "opiskeluoikeus-oid": "1.2.246.562.15.1"}',
         JSON,
         422,
-        ["body"],
+        ["body", "oppija-oid"],
     ),
     (
         "missing-oppija-oid",

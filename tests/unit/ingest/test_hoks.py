@@ -277,6 +277,22 @@ INVALID_CASES: list[tuple[str, Callable[[dict[str, Any]], None], tuple[str | int
     ("oppija-oid null", setter(("oppija-oid",), None), ("oppija-oid",)),
     ("opiskeluoikeus-oid missing", deleter(("opiskeluoikeus-oid",)), ("opiskeluoikeus-oid",)),
     ("opiskeluoikeus-oid a number", setter(("opiskeluoikeus-oid",), 15), ("opiskeluoikeus-oid",)),
+    (
+        "opiskeluoikeus-oid of 3000 digits",
+        setter(("opiskeluoikeus-oid",), "1.2.246.562.15." + "1" * 3000),
+        ("opiskeluoikeus-oid",),
+    ),
+    (
+        "opiskeluoikeus-oid a person's",
+        setter(("opiskeluoikeus-oid",), "1.2.246.562.24.10000000001"),
+        ("opiskeluoikeus-oid",),
+    ),
+    ("oppija-oid too short", setter(("oppija-oid",), "1.2.246.562.24.1"), ("oppija-oid",)),
+    (
+        "oppija-oid with a newline",
+        setter(("oppija-oid",), "1.2.246.562.24.10000000001\n"),
+        ("oppija-oid",),
+    ),
     ("id other than the path's", setter(("id",), 11), ("id",)),
     ("id as a string", setter(("id",), "10"), ("id",)),
     ("id as a bool", setter(("id",), True), ("id",)),

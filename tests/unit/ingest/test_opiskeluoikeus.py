@@ -166,7 +166,7 @@ PURKU_J = (*S0, "järjestämismuodot", 0, "järjestämismuoto", *_PURKU)
 PURKU_O = (*S0, "osaamisenHankkimistavat", 0, "osaamisenHankkimistapa", *_PURKU)
 
 INVALID_CASES: list[tuple[str, Callable[[dict[str, Any]], None], tuple[str | int, ...]]] = [
-    ("oid other than the path's", setter(("oid",), "1.2.246.562.15.2"), ("oid",)),
+    ("oid other than the path's", setter(("oid",), "1.2.246.562.15.20000000002"), ("oid",)),
     ("oid a number", setter(("oid",), 1), ("oid",)),
     ("oppilaitos a string", setter(("oppilaitos",), "x"), ("oppilaitos",)),
     ("oppilaitos oid a number", setter(("oppilaitos", "oid"), 2), ("oppilaitos", "oid")),
@@ -258,3 +258,13 @@ def test_lenient_with_what_is_not_read(mutate: Callable[[dict[str, Any]], None])
     document = base_oo()
     mutate(document)
     parse_opiskeluoikeus(OID, document)
+
+
+@pytest.mark.parametrize(
+    "oid", ["1.2.246.562.15.1", "1.2.246.562.15." + "1" * 3000, "1.2.246.562.24.10000000001"]
+)
+def test_a_request_oid_not_of_koski_format_is_invalid(oid: str) -> None:
+    """The queue's `oid` reaches the parser unchecked; the path's is checked by the route."""
+    with pytest.raises(DocumentInvalid) as raised:
+        parse_opiskeluoikeus(oid, {})
+    assert [e.loc for e in raised.value.errors] == [("oid",)]

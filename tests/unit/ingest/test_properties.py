@@ -148,7 +148,7 @@ def check_hoks(document: Any) -> None:
 
 def check_opiskeluoikeus(document: Any) -> None:
     try:
-        parsed = parse_opiskeluoikeus("1.2.246.562.15.1", document)
+        parsed = parse_opiskeluoikeus("1.2.246.562.15.10000000001", document)
     except DocumentInvalid as invalid:
         assert invalid.errors
         for error in invalid.errors:
