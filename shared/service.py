@@ -74,7 +74,6 @@ class Service:
         self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
         self._provided: dict[type[Any], Any] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self.provide(settings)
         log.info("service built", extra={"pid": os.getpid()})
 
     def provide(self, value: T) -> T:
@@ -197,6 +196,8 @@ def provided(kind: type[T]) -> Any:
 
     async def dependency(request: Request) -> T:
         service: Service = request.app.state.service
+        if kind not in service._provided:
+            raise LookupError(f"the {service.name} service provides no {kind.__name__}")
         return cast(T, service._provided[kind])
 
     return Depends(dependency)

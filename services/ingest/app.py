@@ -25,7 +25,13 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         outbox=outbox,
         migrations=MIGRATIONS,
     )
-    ingest = service.provide(Ingest(db=service.db, wake_relay=service.relay.wake))
+    ingest = service.provide(
+        Ingest(
+            db=service.db,
+            wake_relay=service.relay.wake,
+            max_body_bytes=service.settings.max_body_bytes,
+        )
+    )
     service.routers.append(router)
     service.exception_handlers.update(PROBLEMS)
     service.add_consumer(CHANGES_QUEUE, change_handler(ingest), rejected_queue=INVALID_QUEUE)

@@ -43,11 +43,18 @@ class Deleted:
 
 
 class Ingest:
-    """The use cases with what they need; built once per process with its `Service`."""
+    """The use cases with what they need; built once per process with its `Service`.
 
-    def __init__(self, *, db: Database, wake_relay: Callable[[], None]) -> None:
+    `max_body_bytes` is the largest document accepted (api.md: 413 beyond), here so that a
+    route needs this one dependency: each costs per request.
+    """
+
+    def __init__(
+        self, *, db: Database, wake_relay: Callable[[], None], max_body_bytes: int
+    ) -> None:
         self.db = db
         self.wake_relay = wake_relay
+        self.max_body_bytes = max_body_bytes
 
     async def accept_hoks(
         self, *, hoks_id: int, document: object, raw: bytes, source: str

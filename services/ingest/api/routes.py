@@ -8,14 +8,12 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 
 from services.ingest.api.body import read_json_document
-from services.ingest.settings import IngestSettings
 from services.ingest.usecases import Ingest
 from shared.auth import ApiClient, require_scope
 from shared.service import provided
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 IngestDep = Annotated[Ingest, provided(Ingest)]
-SettingsDep = Annotated[IngestSettings, provided(IngestSettings)]
 Writer = Annotated[ApiClient, Depends(require_scope("hoks:write"))]
 HoksId = Annotated[int, Path(gt=0, le=2**63 - 1, description="eHOKS's integer id")]
 Oid = Annotated[str, Path(pattern=r"^1\.2\.246\.562\.15\.\d+$", description="Koski OID")]
@@ -74,10 +72,9 @@ async def put_hoks(
     request: Request,
     response: Response,
     ingest: IngestDep,
-    settings: SettingsDep,
     _: Writer,
 ) -> HoksAccepted:
-    document, raw = await read_json_document(request, settings.max_body_bytes)
+    document, raw = await read_json_document(request, ingest.max_body_bytes)
     accepted = await ingest.accept_hoks(hoks_id=hoks_id, document=document, raw=raw, source=SOURCE)
     _status(response, created=accepted.created)
     return HoksAccepted(hoks_id=hoks_id, version=accepted.version, changed=accepted.changed)
@@ -96,10 +93,9 @@ async def put_opiskeluoikeus(
     request: Request,
     response: Response,
     ingest: IngestDep,
-    settings: SettingsDep,
     _: Writer,
 ) -> OpiskeluoikeusAccepted:
-    document, raw = await read_json_document(request, settings.max_body_bytes)
+    document, raw = await read_json_document(request, ingest.max_body_bytes)
     accepted = await ingest.accept_opiskeluoikeus(
         oid=oid, document=document, raw=raw, source=SOURCE
     )
@@ -110,7 +106,11 @@ async def put_opiskeluoikeus(
 @router.delete(
     "/hoks/{hoks_id}",
     status_code=204,
-    responses={404: {"description": "no version of this HOKS was ever stored"}, **ERRORS},
+    responses={
+        401: ERRORS[401],
+        403: ERRORS[403],
+        404: {"description": "no version of this HOKS was ever stored"},
+    },
 )
 async def remove_hoks(hoks_id: HoksId, ingest: IngestDep, _: Writer) -> Response:
     await ingest.delete_hoks(hoks_id=hoks_id, source=SOURCE)
