@@ -1,7 +1,9 @@
 """The frame every service runs in: migrate, serve HTTP, consume, relay the outbox.
 
-A service builds one `Service`, registers its routers and consumers, and `run()`s it
-(`python -m services.<name>`). Start-up does not wait for the broker: HTTP is served and
+A service builds one `Service` per process, registers its routers, consumers and use-case
+object (`provide`), and `run()`s it (`python -m services.<name>`). Routes receive the
+use-case object through a typed dependency: `IngestDep = Annotated[Ingest,
+provided(Ingest)]`. Start-up does not wait for the broker: HTTP is served and
 the outbox keeps events while RabbitMQ is away; consumers start when it answers.
 """
 
@@ -11,15 +13,17 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Table
+from uvicorn.importer import import_from_string
 
 from shared.auth import ApiClients
 from shared.clock import Clock
@@ -42,6 +46,8 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 8.0
+T = TypeVar("T")
+ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
 
 
 class Service:
@@ -54,6 +60,7 @@ class Service:
         outbox: Table,
         migrations: Path,
     ) -> None:
+        configure_logging(name, settings.log_level)
         self.name = name
         self.settings = settings
         self.schema = schema
@@ -76,7 +83,17 @@ class Service:
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
+        # The service's domain exceptions and the HTTP problem each maps to.
+        self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
+        self._provided: dict[type[Any], Any] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        log.info("service built", extra={"pid": os.getpid()})
+
+    def provide(self, value: T) -> T:
+        """Make `value` what routes declaring `provided(type(value))` receive: built once
+        with the Service, shared by every request of this process."""
+        self._provided[type(value)] = value
+        return value
 
     def add_consumer(
         self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None
@@ -153,8 +170,6 @@ class Service:
         await self.db.dispose()
 
     def create_app(self, **fastapi_kwargs: Any) -> FastAPI:
-        # Here rather than only in run(): worker processes (WEB_CONCURRENCY) start afresh.
-        configure_logging(self.name, self.settings.log_level)
         self.refuse_development_defaults()
 
         @contextlib.asynccontextmanager
@@ -180,6 +195,8 @@ class Service:
         )
         app.state.service = self
         install_error_handlers(app)
+        for exception, handler in self.exception_handlers.items():
+            app.add_exception_handler(exception, handler)
         app.add_middleware(RequestMiddleware)
         app.include_router(health_router(self.db, self.broker))
         for router in self.routers:
@@ -192,12 +209,13 @@ class Service:
     def run(self, app_factory: str) -> None:
         """`python -m services.<name>`: migrate, then serve until SIGTERM.
 
-        `app_factory` is the import path of the function that builds the app
-        ("services.ingest.app:create_app"), so that `WEB_CONCURRENCY` > 1 can start that
-        many worker processes; each runs its own consumers and relay, which share queues
-        and the outbox (SKIP LOCKED) as replicas do.
+        `app_factory` is the import path of the function that builds the app from a
+        Service ("services.ingest.app:create_app"). With `WEB_CONCURRENCY` 1 it is called
+        with this Service and the app is served here: one Service in the process. With
+        more, uvicorn starts that many worker processes and calls it in each without one,
+        so each worker builds its own Service (once per process), with its consumers and
+        relay, which share queues and the outbox (SKIP LOCKED) as replicas do.
         """
-        configure_logging(self.name, self.settings.log_level)
         self.refuse_development_defaults()
         within = self.settings.db_startup_timeout_seconds
         try:
@@ -209,10 +227,12 @@ class Service:
             )
             raise SystemExit(1) from None
         prepare_multiprocess_metrics(self.name, self.settings.port, self.settings.web_concurrency)
+        workers = self.settings.web_concurrency
+        app = import_from_string(app_factory)(self) if workers == 1 else app_factory
         uvicorn.run(
-            app_factory,
-            factory=True,
-            workers=self.settings.web_concurrency,
+            app,
+            factory=workers > 1,
+            workers=workers,
             host=self.settings.host,
             port=self.settings.port,
             log_config=None,
@@ -224,3 +244,16 @@ class Service:
 def _operation_id(route: APIRoute) -> str:
     """Readable OpenAPI operation ids: the route function's name (`put_hoks`)."""
     return route.name
+
+
+def provided(kind: type[T]) -> Any:
+    """The FastAPI dependency on the `kind` value the app's Service provides (`provide`):
+    `IngestDep = Annotated[Ingest, provided(Ingest)]`, then `ingest: IngestDep`."""
+
+    async def dependency(request: Request) -> T:
+        service: Service = request.app.state.service
+        if kind not in service._provided:
+            raise LookupError(f"the {service.name} service provides no {kind.__name__}")
+        return cast(T, service._provided[kind])
+
+    return Depends(dependency)

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.ingest.api.problems import PROBLEMS
 from services.ingest.api.routes import router
 from services.ingest.messaging.changes import CHANGES_QUEUE, INVALID_QUEUE, change_handler
 from services.ingest.settings import IngestSettings
 from services.ingest.store.tables import SCHEMA, outbox
+from services.ingest.usecases import Ingest
 from shared.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,8 +25,16 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         outbox=outbox,
         migrations=MIGRATIONS,
     )
+    ingest = service.provide(
+        Ingest(
+            db=service.db,
+            wake_relay=service.relay.wake,
+            max_body_bytes=service.settings.max_body_bytes,
+        )
+    )
     service.routers.append(router)
-    service.add_consumer(CHANGES_QUEUE, change_handler(service.db), rejected_queue=INVALID_QUEUE)
+    service.exception_handlers.update(PROBLEMS)
+    service.add_consumer(CHANGES_QUEUE, change_handler(ingest), rejected_queue=INVALID_QUEUE)
     return service
 
 

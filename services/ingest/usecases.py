@@ -1,32 +1,36 @@
-"""The ingest's use cases, shared by the HTTP API and the `ehoks.changes` consumer.
+"""The ingest's use cases, the one way in for the HTTP API and the `ehoks.changes` consumer.
 
-Each is atomic: decide (pure parse, done by the caller before any I/O), then store the
-version and stage its event in the outbox together. An unchanged document stores nothing and
-emits nothing, which also makes redelivered queue messages harmless.
+Each owns a whole operation: decide (check storable, parse: pure, before any I/O), store
+the version and stage its event in the outbox together, then wake the relay. Callers only
+translate: a result, or the domain's `DocumentInvalid` or `NotKnown`, into HTTP, or into an acked or
+set-aside message. An unchanged document stores nothing and emits nothing, which also
+makes redelivered queue messages harmless.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.ingest.domain.canonical import content_hash
-from services.ingest.domain.hoks import ParsedHoks, hoks_changed, hoks_deleted
-from services.ingest.domain.opiskeluoikeus import ParsedOpiskeluoikeus, opiskeluoikeus_changed
-from services.ingest.store.documents import (
-    Kind,
-    Recorded,
-    record_deletion,
-    record_version,
-)
+from services.ingest.domain.canonical import check_storable, content_hash
+from services.ingest.domain.hoks import hoks_changed, hoks_deleted, parse_hoks
+from services.ingest.domain.opiskeluoikeus import opiskeluoikeus_changed, parse_opiskeluoikeus
+from services.ingest.store.documents import Kind, exists, record_deletion, record_version
+from services.ingest.store.documents import Recorded as Accepted
 from services.ingest.store.tables import outbox
+from shared.db import Database
 from shared.events import HoksChanged, HoksDeleted, OpiskeluoikeusChanged
+from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import add_event, build_envelope
+
+__all__ = ["Accepted", "Deleted", "Ingest", "NotKnown"]
 
 # The statement that stores a version writes the version it assigned into the event.
 VERSION_PLACEHOLDER = 0
+
+
+class NotKnown(Exception):
+    """The operation names a document never stored (HTTP 404)."""
 
 
 @dataclass(frozen=True)
@@ -38,34 +42,68 @@ class Deleted:
         return self.version is not None
 
 
-async def upsert_hoks(
-    conn: asyncpg.Connection, parsed: ParsedHoks, document: object, document_json: str, source: str
-) -> Recorded:
-    """Store a HOKS version; `hoks.changed` carries its normalised jaksot, not the document."""
-    event = build_envelope(HoksChanged.TYPE, hoks_changed(parsed, VERSION_PLACEHOLDER))
-    return await record_version(
-        conn, Kind.HOKS, str(parsed.hoks_id), content_hash(document), document_json, source, event
-    )
+class Ingest:
+    """The use cases with what they need; built once per process with its `Service`.
 
+    `max_body_bytes` is the largest document accepted (api.md: 413 beyond), here so that a
+    route needs this one dependency: each costs per request.
+    """
 
-async def delete_hoks(session: AsyncSession, hoks_id: int, source: str) -> Deleted:
-    """E14: the bundler cancels the pending surveys of a deleted HOKS's jaksot."""
-    version = await record_deletion(session, Kind.HOKS, str(hoks_id), source)
-    if version is not None:
-        await add_event(session, outbox, HoksDeleted.TYPE, hoks_deleted(hoks_id, version))
-    return Deleted(version)
+    def __init__(
+        self, *, db: Database, wake_relay: Callable[[], None], max_body_bytes: int
+    ) -> None:
+        self.db = db
+        self.wake_relay = wake_relay
+        self.max_body_bytes = max_body_bytes
 
+    async def accept_hoks(
+        self, *, hoks_id: int, document: object, raw: bytes, source: str
+    ) -> Accepted:
+        """Store a HOKS version; `hoks.changed` carries its normalised jaksot (J1), not
+        the document. `raw` is the document as received, stored as it is."""
+        check_storable(raw)
+        parsed = parse_hoks(hoks_id, document)
+        event = build_envelope(HoksChanged.TYPE, hoks_changed(parsed, VERSION_PLACEHOLDER))
+        return await self._record(Kind.HOKS, str(hoks_id), document, raw, source, event)
 
-async def upsert_opiskeluoikeus(
-    conn: asyncpg.Connection,
-    parsed: ParsedOpiskeluoikeus,
-    document: object,
-    document_json: str,
-    source: str,
-) -> Recorded:
-    event = build_envelope(
-        OpiskeluoikeusChanged.TYPE, opiskeluoikeus_changed(parsed, VERSION_PLACEHOLDER)
-    )
-    return await record_version(
-        conn, Kind.OPISKELUOIKEUS, parsed.oid, content_hash(document), document_json, source, event
-    )
+    async def accept_opiskeluoikeus(
+        self, *, oid: str, document: object, raw: bytes, source: str
+    ) -> Accepted:
+        """Store a study-right version; `opiskeluoikeus.changed` carries what rules read."""
+        check_storable(raw)
+        parsed = parse_opiskeluoikeus(oid, document)
+        event = build_envelope(
+            OpiskeluoikeusChanged.TYPE, opiskeluoikeus_changed(parsed, VERSION_PLACEHOLDER)
+        )
+        return await self._record(Kind.OPISKELUOIKEUS, parsed.oid, document, raw, source, event)
+
+    async def delete_hoks(self, *, hoks_id: int, source: str) -> Deleted:
+        """E14: the bundler cancels the pending surveys of a deleted HOKS's jaksot. Deleting
+        one already deleted changes nothing; one never stored is `NotKnown`."""
+        key = str(hoks_id)
+        async with self.db.transaction() as session:
+            version = await record_deletion(session, kind=Kind.HOKS, key=key, source=source)
+            if version is None:
+                if not await exists(session, kind=Kind.HOKS, key=key):
+                    raise NotKnown(f"HOKS {hoks_id} is not known")
+                return Deleted(None)
+            await add_event(session, outbox, HoksDeleted.TYPE, hoks_deleted(hoks_id, version))
+        self.wake_relay()
+        return Deleted(version)
+
+    async def _record(
+        self, kind: Kind, key: str, document: object, raw: bytes, source: str, event: Envelope
+    ) -> Accepted:
+        async with self.db.driver_connection() as conn:
+            accepted = await record_version(
+                conn,
+                kind=kind,
+                key=key,
+                content_hash=content_hash(document),
+                document_json=raw.decode(),
+                source=source,
+                event=event,
+            )
+        if accepted.changed:
+            self.wake_relay()
+        return accepted

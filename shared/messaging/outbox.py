@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -67,19 +68,56 @@ def build_envelope(event_type: str, payload: BaseModel | dict[str, Any]) -> Enve
     return Envelope(type=event_type, correlation_id=current_correlation_id(), payload=data)
 
 
+_COLUMNS = ("message_id", "type", "body")
+
+
+def _row(envelope: Envelope) -> dict[str, Any]:
+    """The outbox row of an event: every way of staging one writes these columns."""
+    values = (envelope.message_id, envelope.type, envelope.model_dump_json().encode())
+    return dict(zip(_COLUMNS, values, strict=True))
+
+
 async def add_event(
     session: AsyncSession, outbox: Table, event_type: str, payload: BaseModel | dict[str, Any]
 ) -> Envelope:
     """Stage an event in the caller's transaction; it leaves only if that commits."""
     envelope = build_envelope(event_type, payload)
-    await session.execute(
-        insert(outbox).values(
-            message_id=envelope.message_id,
-            type=envelope.type,
-            body=envelope.model_dump_json().encode(),
-        )
-    )
+    await session.execute(insert(outbox).values(_row(envelope)))
     return envelope
+
+
+def staging_sql(
+    outbox: Table,
+    *,
+    first_param: int,
+    rows_from: str,
+    payload_from: Mapping[str, str] | None = None,
+) -> str:
+    """An INSERT that stages one event per row of `rows_from`, to be a CTE of the caller's
+    own statement, so a hot path that changes state and stages its event stays one
+    statement and one round trip (the ingest's `RECORD_VERSION`).
+
+    The envelope comes from parameters `$first_param`.. in the order `staging_params`
+    gives; `payload_from` sets payload fields to expressions over the row (such as the
+    version the statement itself assigned). The row written is `_row`'s shape, with the
+    body re-serialised by PostgreSQL's jsonb (equal JSON, other whitespace).
+    """
+    message_id, event_type, envelope = (f"${first_param + i}" for i in range(3))
+    body = f"{envelope}::jsonb"
+    for field, expression in (payload_from or {}).items():
+        if not field.isidentifier():
+            raise ValueError(f"payload field {field!r} is not an identifier")
+        body = f"jsonb_set({body}, '{{payload,{field}}}', to_jsonb({expression}))"
+    return (
+        f"INSERT INTO {outbox.fullname} ({', '.join(_COLUMNS)}) "
+        f"SELECT {message_id}::uuid, {event_type}, convert_to(({body})::text, 'UTF8') "
+        f"FROM {rows_from}"
+    )
+
+
+def staging_params(envelope: Envelope) -> tuple[str, str, str]:
+    """The parameters `staging_sql` reads, in its order."""
+    return str(envelope.message_id), envelope.type, envelope.model_dump_json()
 
 
 class OutboxRelay:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 
 from services.ingest.api.body import read_json_document
-from services.ingest.domain.canonical import check_storable
-from services.ingest.domain.hoks import parse_hoks
-from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
-from services.ingest.domain.validation import OPISKELUOIKEUS_OID_PATTERN, DocumentInvalid
-from services.ingest.store.documents import Kind, Recorded, exists
-from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
+from services.ingest.domain.validation import OPISKELUOIKEUS_OID_PATTERN
+from services.ingest.usecases import Ingest
 from shared.auth import ApiClient, require_scope
-from shared.errors import ApiError, error_responses
-from shared.service import Service
+from shared.errors import error_responses
+from shared.service import provided
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+IngestDep = Annotated[Ingest, provided(Ingest)]
 Writer = Annotated[ApiClient, Depends(require_scope("hoks:write"))]
 HoksId = Annotated[int, Path(gt=0, le=2**63 - 1, description="eHOKS's integer id")]
 Oid = Annotated[
@@ -28,7 +23,6 @@ Oid = Annotated[
     Path(pattern=OPISKELUOIKEUS_OID_PATTERN, description="Koski OID 1.2.246.562.15.<11 digits>"),
 ]
 SOURCE = "http"
-Parsed = TypeVar("Parsed")
 
 
 class Accepted(BaseModel):
@@ -44,37 +38,9 @@ class OpiskeluoikeusAccepted(Accepted):
     oid: str
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-def _invalid(exc: DocumentInvalid) -> ApiError:
-    details = [{"loc": ["body", *e.loc], "msg": e.msg} for e in exc.errors]
-    fields = ", ".join(".".join(str(p) for p in d["loc"]) for d in details)
-    return ApiError(422, f"invalid document: {fields}", details)
-
-
-async def _accept(
-    request: Request,
-    response: Response,
-    parse: Callable[[object], Parsed],
-    store: Callable[[asyncpg.Connection, Parsed, object, str, str], Awaitable[Recorded]],
-) -> Recorded:
-    """Read, validate (pure, before any I/O), store; 201 for a document's first version."""
-    service = _service(request)
-    document, raw = await read_json_document(request, service.settings.max_body_bytes)
-    try:
-        check_storable(raw)
-        parsed = parse(document)
-    except DocumentInvalid as exc:
-        raise _invalid(exc) from exc
-    async with service.db.driver_connection() as conn:
-        recorded = await store(conn, parsed, document, raw.decode(), SOURCE)
-    if recorded.changed:
-        service.relay.wake()
-    response.status_code = 201 if recorded.created else 200
-    return recorded
+def _status(response: Response, *, created: bool) -> None:
+    """201 for a document's first version, 200 after (api.md)."""
+    response.status_code = 201 if created else 200
 
 
 def _document_body(description: str) -> dict[str, Any]:
@@ -112,12 +78,16 @@ ERRORS = error_responses(
     ),
 )
 async def put_hoks(
-    hoks_id: HoksId, request: Request, response: Response, _: Writer
+    hoks_id: HoksId,
+    request: Request,
+    response: Response,
+    ingest: IngestDep,
+    _: Writer,
 ) -> HoksAccepted:
-    recorded = await _accept(
-        request, response, lambda document: parse_hoks(hoks_id, document), upsert_hoks
-    )
-    return HoksAccepted(hoks_id=hoks_id, version=recorded.version, changed=recorded.changed)
+    document, raw = await read_json_document(request, ingest.max_body_bytes)
+    accepted = await ingest.accept_hoks(hoks_id=hoks_id, document=document, raw=raw, source=SOURCE)
+    _status(response, created=accepted.created)
+    return HoksAccepted(hoks_id=hoks_id, version=accepted.version, changed=accepted.changed)
 
 
 @router.put(
@@ -129,30 +99,35 @@ async def put_hoks(
     ),
 )
 async def put_opiskeluoikeus(
-    oid: Oid, request: Request, response: Response, _: Writer
+    oid: Oid,
+    request: Request,
+    response: Response,
+    ingest: IngestDep,
+    _: Writer,
 ) -> OpiskeluoikeusAccepted:
-    recorded = await _accept(
-        request,
-        response,
-        lambda document: parse_opiskeluoikeus(oid, document),
-        upsert_opiskeluoikeus,
+    document, raw = await read_json_document(request, ingest.max_body_bytes)
+    accepted = await ingest.accept_opiskeluoikeus(
+        oid=oid, document=document, raw=raw, source=SOURCE
     )
-    return OpiskeluoikeusAccepted(oid=oid, version=recorded.version, changed=recorded.changed)
+    _status(response, created=accepted.created)
+    return OpiskeluoikeusAccepted(oid=oid, version=accepted.version, changed=accepted.changed)
 
 
 @router.delete(
     "/hoks/{hoks_id}",
     status_code=204,
     responses=error_responses(
-        401, 403, 404, 422, 503, descriptions={403: "the client lacks scope hoks:write"}
+        401,
+        403,
+        404,
+        422,
+        503,
+        descriptions={
+            403: "the client lacks scope hoks:write",
+            404: "no version of this HOKS was ever stored",
+        },
     ),
 )
-async def remove_hoks(hoks_id: HoksId, request: Request, _: Writer) -> Response:
-    service = _service(request)
-    async with service.db.transaction() as session:
-        deleted = await delete_hoks(session, hoks_id, SOURCE)
-        if not deleted.changed and not await exists(session, Kind.HOKS, str(hoks_id)):
-            raise ApiError(404, f"HOKS {hoks_id} is not known")
-    if deleted.changed:
-        service.relay.wake()
+async def remove_hoks(hoks_id: HoksId, ingest: IngestDep, _: Writer) -> Response:
+    await ingest.delete_hoks(hoks_id=hoks_id, source=SOURCE)
     return Response(status_code=204)

@@ -14,12 +14,9 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.domain.canonical import check_storable, decode_json
-from services.ingest.domain.hoks import parse_hoks
-from services.ingest.domain.opiskeluoikeus import parse_opiskeluoikeus
+from services.ingest.domain.canonical import decode_json
 from services.ingest.domain.validation import DocumentInvalid
-from services.ingest.usecases import delete_hoks, upsert_hoks, upsert_opiskeluoikeus
-from shared.db import Database
+from services.ingest.usecases import Ingest, NotKnown
 from shared.messaging.consumer import MessageHandler, MessageRejected
 from shared.messaging.topology import QueueSpec
 
@@ -37,17 +34,19 @@ def _hoks_id(message: dict[str, object]) -> int:
     return value
 
 
-def _storable_json(document: object) -> str:
-    raw = orjson.dumps(document)
-    check_storable(raw)
-    return raw.decode()
+def _oid(message: dict[str, object]) -> str:
+    value = message.get("oid")
+    if not isinstance(value, str) or not value:
+        raise MessageRejected("oid: must be a non-empty string")
+    return value
 
 
-def change_handler(db: Database) -> MessageHandler:
-    """The handler of `ehoks.changes`; upserts take their own connection because each is
-    one self-committing statement (see `record_version`), deletes use the session."""
+def change_handler(ingest: Ingest) -> MessageHandler:
+    """The handler of `ehoks.changes`: the same use cases as the HTTP API. Each commits on
+    its own (an upsert is one self-committing statement), so the consumer's session is
+    left unused; a redelivery after the commit changes nothing."""
 
-    async def handle_change(session: AsyncSession, message: AbstractIncomingMessage) -> None:
+    async def handle_change(_: AsyncSession, message: AbstractIncomingMessage) -> None:
         try:
             body = decode_json(message.body)
         except DocumentInvalid as exc:
@@ -57,28 +56,27 @@ def change_handler(db: Database) -> MessageHandler:
         kind = body.get("type")
         try:
             if kind == "hoks.upsert":
-                hoks_id = _hoks_id(body)
                 document = body.get("document")
-                parsed = parse_hoks(hoks_id, document)
-                async with db.driver_connection() as conn:
-                    await upsert_hoks(conn, parsed, document, _storable_json(document), SOURCE)
+                await ingest.accept_hoks(
+                    hoks_id=_hoks_id(body),
+                    document=document,
+                    raw=orjson.dumps(document),
+                    source=SOURCE,
+                )
             elif kind == "hoks.delete":
-                await delete_hoks(session, _hoks_id(body), SOURCE)
+                await ingest.delete_hoks(hoks_id=_hoks_id(body), source=SOURCE)
             elif kind == "opiskeluoikeus.upsert":
-                oid = body.get("oid")
-                if not isinstance(oid, str) or not oid:
-                    raise MessageRejected("oid: must be a non-empty string")
                 document = body.get("document")
-                study_right = parse_opiskeluoikeus(oid, document)
-                async with db.driver_connection() as conn:
-                    await upsert_opiskeluoikeus(
-                        conn, study_right, document, _storable_json(document), SOURCE
-                    )
+                await ingest.accept_opiskeluoikeus(
+                    oid=_oid(body), document=document, raw=orjson.dumps(document), source=SOURCE
+                )
             else:
                 raise MessageRejected(
                     f"type: must be hoks.upsert, hoks.delete or opiskeluoikeus.upsert, not {kind!r}"
                 )
         except DocumentInvalid as exc:
             raise MessageRejected(f"document: {exc}") from exc
+        except NotKnown as exc:
+            raise MessageRejected(f"hoks_id: {exc}") from exc
 
     return handle_change

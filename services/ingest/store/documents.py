@@ -9,8 +9,9 @@ import asyncpg
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.store.tables import SCHEMA, document_versions, documents
+from services.ingest.store.tables import SCHEMA, document_versions, documents, outbox
 from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import staging_params, staging_sql
 
 
 class Kind(StrEnum):
@@ -25,8 +26,11 @@ class Recorded:
     changed: bool
 
 
-# Positional parameters: $1 kind, $2 key, $3 content_hash, $4 document, $5 source,
-# $6 message_id, $7 type, $8 envelope.
+# Positional parameters: $1 kind, $2 key, $3 content_hash, $4 document, $5 source, then the
+# event's from $6 (`staging_params`), its `payload.version` the version assigned.
+STAGE_EVENT = staging_sql(
+    outbox, first_param=6, rows_from="latest", payload_from={"version": "version"}
+)
 RECORD_VERSION = f"""
     WITH latest AS (
         INSERT INTO {SCHEMA}.documents AS d (kind, key, version, content_hash, deleted)
@@ -40,10 +44,7 @@ RECORD_VERSION = f"""
         INSERT INTO {SCHEMA}.document_versions (kind, key, version, content_hash, document, source)
         SELECT $1, $2, version, $3, $4::json, $5 FROM latest
     ), staged AS (
-        INSERT INTO {SCHEMA}.outbox (message_id, type, body)
-        SELECT $6::uuid, $7, convert_to(
-            jsonb_set($8::jsonb, '{{payload,version}}', to_jsonb(version))::text, 'UTF8')
-        FROM latest
+        {STAGE_EVENT}
     )
     SELECT version FROM latest
 """
@@ -52,6 +53,7 @@ CURRENT_VERSION = f"SELECT version FROM {SCHEMA}.documents WHERE kind = $1 AND k
 
 async def record_version(
     conn: asyncpg.Connection,
+    *,
     kind: Kind,
     key: str,
     content_hash: str,
@@ -74,9 +76,7 @@ async def record_version(
         content_hash,
         document_json,
         source,
-        str(event.message_id),
-        event.type,
-        event.model_dump_json(),
+        *staging_params(event),
     )
     if version is None:
         current: int = await conn.fetchval(CURRENT_VERSION, kind.value, key)
@@ -84,7 +84,9 @@ async def record_version(
     return Recorded(version=version, created=version == 1, changed=True)
 
 
-async def record_deletion(session: AsyncSession, kind: Kind, key: str, source: str) -> int | None:
+async def record_deletion(
+    session: AsyncSession, *, kind: Kind, key: str, source: str
+) -> int | None:
     """Mark a document deleted; the new version number, or None if it was not live."""
     version: int | None = (
         await session.execute(
@@ -108,7 +110,7 @@ async def record_deletion(session: AsyncSession, kind: Kind, key: str, source: s
     return version
 
 
-async def exists(session: AsyncSession, kind: Kind, key: str) -> bool:
+async def exists(session: AsyncSession, *, kind: Kind, key: str) -> bool:
     found = await session.scalar(
         select(documents.c.version).where(documents.c.kind == kind, documents.c.key == key)
     )

@@ -89,3 +89,23 @@ async def test_invalid_messages_go_to_the_invalid_queue_with_their_error(
     assert message.body == body, "the original message is kept for replay"
     error = str((message.headers or {})["x-error"])
     assert error_names in error
+
+
+async def test_a_delete_of_a_hoks_never_stored_is_set_aside_as_http_answers_404(
+    ingest: Running, infra: Infra, new_id: Any
+) -> None:
+    """The consumer and the route share the use case: its "not known" is HTTP's 404 and
+    the queue's invalid message, never a silent ack."""
+    hoks_id = new_id()
+    assert (await ingest.client.delete(f"/api/v1/hoks/{hoks_id}")).status_code == 404
+    await invalid_messages(infra)
+    body = orjson.dumps({"type": "hoks.delete", "hoks_id": hoks_id})
+    await send(infra, body)
+    [message] = await eventually(
+        lambda: invalid_messages(infra),
+        lambda got: len(got) > 0,
+        what="message in ehoks.changes.invalid",
+    )
+    assert message.body == body
+    assert f"HOKS {hoks_id} is not known" in str((message.headers or {})["x-error"])
+    assert await stored_versions(ingest, str(hoks_id)) == 0
