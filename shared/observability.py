@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import Database
 from shared.logging import correlation_id_var
 from shared.messaging.broker import Broker
+from shared.messaging.outbox import OutboxRelay, backlog
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -34,7 +35,12 @@ CORRELATION_HEADER = "X-Correlation-ID"
 VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def health_router(db: Database, broker: Broker) -> APIRouter:
+def health_router(
+    db: Database,
+    broker: Broker,
+    relay: OutboxRelay | None = None,
+    outbox_max_age_seconds: float = 60.0,
+) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live")
@@ -51,6 +57,8 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["broker"] = "ok" if broker.connected else "error: not connected"
+        if relay is not None:
+            checks["outbox"] = await _outbox_check(relay, outbox_max_age_seconds)
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},
@@ -62,6 +70,21 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+async def _outbox_check(relay: OutboxRelay, max_age_seconds: float) -> str:
+    """A relay that stopped, or events waiting too long, mean events are not leaving."""
+    if not relay.alive:
+        return "error: relay not running"
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with relay.db.transaction() as session:
+                waiting = await backlog(session, relay.outbox)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    if waiting.oldest_age_seconds > max_age_seconds:
+        return f"error: oldest event waits {waiting.oldest_age_seconds:.0f} s"
+    return "ok"
 
 
 class RequestMiddleware:

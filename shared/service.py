@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -53,13 +54,21 @@ class Service:
         self.migrations = migrations
         self.clock = Clock(settings.clock_today)
         self.db = Database(settings.database_url, settings.db_pool_size)
-        self.broker = Broker(settings.amqp_url)
+        self.broker = Broker(
+            settings.amqp_url,
+            retry_delays_ms=settings.retry_delays_ms,
+            connect_timeout=settings.broker_connect_timeout_seconds,
+            publish_timeout=settings.broker_publish_timeout_seconds,
+        )
         self.relay = OutboxRelay(
             self.db,
             outbox,
             self.broker,
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
+            # The service's inbox, when it has one, shares the outbox's schema.
+            inbox=outbox.metadata.tables.get(f"{schema}.inbox"),
+            inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
@@ -141,7 +150,14 @@ class Service:
         app.state.service = self
         install_error_handlers(app)
         app.add_middleware(RequestMiddleware)
-        app.include_router(health_router(self.db, self.broker))
+        app.include_router(
+            health_router(
+                self.db,
+                self.broker,
+                self.relay if self.settings.outbox_relay_enabled else None,
+                self.settings.outbox_max_age_seconds,
+            )
+        )
         for router in self.routers:
             app.include_router(router)
         return app
