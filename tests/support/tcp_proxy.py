@@ -1,4 +1,8 @@
-"""A loopback TCP proxy that a test can cut and restore: a real network outage, on demand."""
+"""A loopback TCP proxy that a test can cut and restore: a real network outage, on demand.
+
+`hold_silent()` is the nastier outage: connections stay open and new ones are accepted,
+but nothing is forwarded either way (a hung broker, a black-holing firewall).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.silent = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -30,7 +35,25 @@ class TcpProxy:
     async def restore(self) -> None:
         await self.start()
 
+    def hold_silent(self) -> None:
+        """Keep every socket open, accept new ones, forward nothing."""
+        self.silent = True
+
+    def speak(self) -> None:
+        """End the silence: the held connections are broken (bytes were lost), so drop
+        them; new connections are forwarded again."""
+        self.silent = False
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            self._writers.add(writer)
+            with contextlib.suppress(Exception):
+                while await reader.read(65536):
+                    pass
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -44,6 +67,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.silent:
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:
