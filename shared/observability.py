@@ -35,6 +35,7 @@ from shared.auth import CLIENT_NAME_STATE
 from shared.db import Database
 from shared.logging import correlation_id_var
 from shared.messaging.broker import Broker
+from shared.messaging.outbox import OutboxRelay, backlog
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -56,7 +57,12 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-def health_router(db: Database, broker: Broker) -> APIRouter:
+def health_router(
+    db: Database,
+    broker: Broker,
+    relay: OutboxRelay | None = None,
+    outbox_max_age_seconds: float = 60.0,
+) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live")
@@ -72,6 +78,12 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
     )
     async def ready() -> JSONResponse:
         checks: dict[str, str] = {}
+        # Alongside the database check, within the same time bound.
+        outbox = (
+            asyncio.ensure_future(_outbox_check(relay, outbox_max_age_seconds))
+            if relay is not None
+            else None
+        )
         try:
             # Bounded: a pool busy with requests must not make the probe hang.
             await asyncio.wait_for(db.ping(), timeout=READY_TIMEOUT_SECONDS)
@@ -79,6 +91,8 @@ def health_router(db: Database, broker: Broker) -> APIRouter:
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["broker"] = "ok" if broker.connected else "error: not connected"
+        if outbox is not None:
+            checks["outbox"] = await outbox
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},
@@ -126,6 +140,21 @@ def mark_metrics_process_dead() -> None:
     """At a worker's exit: its `live*` gauges stop counting."""
     if MULTIPROC_ENV in os.environ:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+async def _outbox_check(relay: OutboxRelay, max_age_seconds: float) -> str:
+    """A relay that stopped, or events waiting too long, mean events are not leaving."""
+    if not relay.alive:
+        return "error: relay not running"
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with relay.db.transaction() as session:
+                waiting = await backlog(session, relay.outbox)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    if waiting.oldest_age_seconds > max_age_seconds:
+        return f"error: oldest event waits {waiting.oldest_age_seconds:.0f} s"
+    return "ok"
 
 
 class RequestMiddleware:

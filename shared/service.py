@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -73,13 +74,21 @@ class Service:
             statement_timeout=settings.db_statement_timeout_seconds,
             pool_timeout=settings.db_pool_timeout_seconds,
         )
-        self.broker = Broker(settings.amqp_url)
+        self.broker = Broker(
+            settings.amqp_url,
+            retry_delays_ms=settings.retry_delays_ms,
+            connect_timeout=settings.broker_connect_timeout_seconds,
+            publish_timeout=settings.broker_publish_timeout_seconds,
+        )
         self.relay = OutboxRelay(
             self.db,
             outbox,
             self.broker,
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
+            # The service's inbox, when it has one, shares the outbox's schema.
+            inbox=outbox.metadata.tables.get(f"{schema}.inbox"),
+            inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
@@ -198,7 +207,14 @@ class Service:
         for exception, handler in self.exception_handlers.items():
             app.add_exception_handler(exception, handler)
         app.add_middleware(RequestMiddleware)
-        app.include_router(health_router(self.db, self.broker))
+        app.include_router(
+            health_router(
+                self.db,
+                self.broker,
+                self.relay if self.settings.outbox_relay_enabled else None,
+                self.settings.outbox_max_age_seconds,
+            )
+        )
         for router in self.routers:
             app.include_router(router)
         return app

@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     outbox_relay_enabled: bool = True
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 200
+    # Readiness fails when the oldest outbox row waits longer than this.
+    outbox_max_age_seconds: float = 60.0
+    broker_connect_timeout_seconds: float = 10.0
+    broker_publish_timeout_seconds: float = 10.0
+    inbox_retention_days: int = 14
     max_body_bytes: int = 1024 * 1024
 
     # Fields whose defaults are published development credentials (a service's subclass

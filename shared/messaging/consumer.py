@@ -62,7 +62,7 @@ class Consumer:
         self.prefetch = prefetch
         self.max_attempts = max_attempts
         self.retry_delays_ms = retry_delays_ms
-        self.rejected_queue = rejected_queue
+        self.rejected_queue = rejected_queue or spec.invalid_queue
         self.after_commit = after_commit
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -73,7 +73,7 @@ class Consumer:
     async def start(self) -> None:
         channel = await self.broker.channel(self.prefetch)
         self._queue = await declare_queue(channel, self.spec, self.retry_delays_ms)
-        if self.rejected_queue is not None:
+        if self.rejected_queue is not None and self.rejected_queue != self.spec.invalid_queue:
             await channel.declare_queue(
                 self.rejected_queue, durable=True, arguments={"x-queue-type": "quorum"}
             )
@@ -119,7 +119,6 @@ class Consumer:
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0) or 0) + 1  # type: ignore[arg-type]
         error = f"{type(exc).__name__}: {exc}"[:1000]
         if attempts >= self.max_attempts:
-            log.error("message dead-lettered", extra={"queue": self.spec.name, "error": error})
             await self._set_aside(message, error, self.spec.dlq)
             HANDLED.labels(self.spec.name, "dead_lettered").inc()
             return
@@ -149,7 +148,11 @@ class Consumer:
         HANDLED.labels(self.spec.name, "retried").inc()
 
     async def _set_aside(self, message: AbstractIncomingMessage, error: str, queue: str) -> None:
-        """Move a message to its dead-letter or invalid queue, with the error attached."""
+        """Move a message to its dead-letter or invalid queue, with the error attached.
+
+        One log line per message set aside, for operators: the queues and the message id,
+        never the body (it may hold personal data); the error names fields, not values.
+        """
         headers: dict[str, Any] = {
             **dict(message.headers or {}),
             "x-error": error[:1000],
@@ -172,6 +175,15 @@ class Consumer:
             await message.nack(requeue=True)
             return
         await message.ack()
+        log.error(
+            "message dead-lettered" if queue == self.spec.dlq else "message set aside",
+            extra={
+                "queue": self.spec.name,
+                "to_queue": queue,
+                "message_id": message.message_id,
+                "error": error[:1000],
+            },
+        )
 
 
 def event_handler(inbox: Table, handlers: Mapping[str, EventHandler]) -> MessageHandler:

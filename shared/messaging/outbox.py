@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -42,12 +44,15 @@ from shared.messaging.envelope import Envelope
 log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.01
+METRICS_INTERVAL_SECONDS = 1.0
+CLEANUP_INTERVAL_SECONDS = 300.0
 PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["type"])
-# Each worker's relay measures the one outbox: the latest reading of a living one is it.
-PENDING = Gauge(
-    "outbox_pending",
-    "Outbox rows seen waiting at the last relay pass",
-    multiprocess_mode="livemostrecent",
+# Every worker process reports the same table: the live maximum is the true value.
+PENDING = Gauge("outbox_pending", "Rows waiting in the outbox", multiprocess_mode="livemax")
+OLDEST_AGE = Gauge(
+    "outbox_oldest_age_seconds",
+    "Age of the oldest row waiting in the outbox",
+    multiprocess_mode="livemax",
 )
 
 
@@ -120,8 +125,34 @@ def staging_params(envelope: Envelope) -> tuple[str, str, str]:
     return str(envelope.message_id), envelope.type, envelope.model_dump_json()
 
 
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_age_seconds: float
+
+
+async def backlog(session: AsyncSession, outbox: Table) -> Backlog:
+    """The true count of waiting rows and the age of the oldest (0 when empty)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0),
+            ).select_from(outbox)
+        )
+    ).one()
+    return Backlog(int(row[0]), float(row[1]))
+
+
 class OutboxRelay:
-    """Publishes committed outbox rows; several replicas share the work with SKIP LOCKED."""
+    """Publishes committed outbox rows; several replicas share the work with SKIP LOCKED.
+
+    The relay runs until `stop()`: a pass that fails (broker away, a confirm that does not
+    come within the publish timeout, confirms cancelled because the connection died) is
+    logged and the rows wait for the next pass; a supervisor restarts the loop should
+    anything else end it. `alive` tells readiness whether it runs. In its idle time it
+    refreshes the backlog metrics and deletes inbox rows older than the retention.
+    """
 
     def __init__(
         self,
@@ -131,72 +162,143 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         batch_size: int = 200,
+        inbox: Table | None = None,
+        inbox_retention: dt.timedelta = dt.timedelta(days=14),
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.broker = broker
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.inbox = inbox
+        self.inbox_retention = inbox_retention
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._metrics_due = 0.0
+        self._cleanup_due = 0.0
 
     def wake(self) -> None:
         """Called after a commit that added events, so they leave without waiting a poll."""
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._stopping = False
+        self._task = asyncio.create_task(self._supervise(), name="outbox-relay")
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
+    def _cancelled_by_us(self) -> bool:
+        task = asyncio.current_task()
+        return self._stopping or (task is not None and task.cancelling() > 0)
+
+    async def _supervise(self) -> None:
+        """Only `stop()` ends the relay; anything else that ends its loop restarts it."""
+        while True:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                if self._cancelled_by_us():
+                    raise
+                log.error("outbox relay loop was cancelled from outside; restarting")
+            except Exception:
+                log.exception("outbox relay loop failed; restarting")
+            await asyncio.sleep(self.poll_seconds)
+
     async def _run(self) -> None:
         while True:
             try:
                 while await self.publish_batch() == self.batch_size:
                     pass
+                await self._housekeeping()
             except BrokerUnavailable:
                 log.warning("broker unavailable; outbox events wait")
+            except TimeoutError:
+                log.warning("broker did not confirm in time; outbox events wait")
+            except asyncio.CancelledError:
+                # aiormq cancels pending confirms when the connection dies (for example
+                # after missed heartbeats): that is a failed pass, not our stop.
+                if self._cancelled_by_us():
+                    raise
+                log.warning("publish cancelled by the broker connection; outbox events wait")
             except Exception:
                 log.warning("outbox relay pass failed; will retry", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                # Let the commits of a busy moment gather into one batch: a pass costs three
-                # round trips however few rows it carries.
+                # Let the commits of a busy moment gather into one batch.
                 await asyncio.sleep(COALESCE_SECONDS)
             self._wake.clear()
 
-    async def publish_batch(self) -> int:
-        """Publish up to one batch; returns how many rows were published and removed."""
+    async def _housekeeping(self) -> None:
+        """Between passes: refresh the backlog gauges, now and then purge the inbox."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._metrics_due:
+            self._metrics_due = now + METRICS_INTERVAL_SECONDS
+            async with self.db.transaction() as session:
+                found = await backlog(session, self.outbox)
+            PENDING.set(found.pending)
+            OLDEST_AGE.set(found.oldest_age_seconds)
+        if self.inbox is not None and now >= self._cleanup_due:
+            self._cleanup_due = now + CLEANUP_INTERVAL_SECONDS
+            await self.purge_inbox()
+
+    async def purge_inbox(self) -> int:
+        """Delete inbox rows older than the retention: a redelivery comes within minutes,
+        a replay (docs/events.md) is deduplicated by versions, not by the inbox."""
+        if self.inbox is None:
+            return 0
         async with self.db.transaction() as session:
-            rows = (
+            result = await session.execute(
+                delete(self.inbox).where(
+                    self.inbox.c.received_at < func.now() - self.inbox_retention
+                )
+            )
+        removed = int(getattr(result, "rowcount", 0) or 0)
+        if removed:
+            log.info("inbox rows past retention deleted", extra={"rows": removed})
+        return removed
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; returns how many rows were published and removed.
+
+        One statement takes and deletes the oldest unlocked rows; the deletion commits only
+        after the broker confirmed every message of the batch (confirms are pipelined), so
+        a failure anywhere rolls it back and the rows wait for the next pass.
+        """
+        taken = (
+            select(self.outbox.c.id)
+            .order_by(self.outbox.c.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.transaction() as session:
+            deleted = (
                 await session.execute(
-                    select(
+                    delete(self.outbox)
+                    .where(self.outbox.c.id.in_(taken))
+                    .returning(
                         self.outbox.c.id,
                         self.outbox.c.message_id,
                         self.outbox.c.type,
                         self.outbox.c.body,
                     )
-                    .order_by(self.outbox.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
-            PENDING.set(len(rows))
-            if not rows:
+            if not deleted:
                 return 0
-            await asyncio.gather(
-                *(
-                    self.broker.publish(row.body, row.type, message_id=str(row.message_id))
-                    for row in rows
-                )
-            )
-            await session.execute(
-                delete(self.outbox).where(self.outbox.c.id.in_([row.id for row in rows]))
+            rows = sorted(deleted, key=lambda row: row.id)
+            await self.broker.publish_many(
+                [(row.body, row.type, str(row.message_id)) for row in rows]
             )
         for row in rows:
             PUBLISHED.labels(row.type).inc()

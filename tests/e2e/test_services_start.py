@@ -24,7 +24,7 @@ async def test_every_service_starts_migrates_and_stops_on_sigterm(infra: Infra) 
                 ready = await client.get(f"{process.base_url}/health/ready")
                 assert ready.json() == {
                     "status": "ok",
-                    "checks": {"database": "ok", "broker": "ok"},
+                    "checks": {"database": "ok", "broker": "ok", "outbox": "ok"},
                 }, process.name
                 openapi = (await client.get(f"{process.base_url}/openapi.json")).json()
                 assert process.name in openapi["info"]["title"]

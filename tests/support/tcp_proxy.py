@@ -1,4 +1,8 @@
-"""A loopback TCP proxy that a test can cut and restore: a real network outage, on demand."""
+"""A loopback TCP proxy that a test can cut and restore: a real network outage, on demand.
+
+`silence()` is the nastier outage: connections stay open and new ones are accepted,
+but nothing is forwarded either way (a hung broker, a black-holing firewall).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,14 @@ class TcpProxy:
         """Keep accepting connections and taking bytes, but answer nothing, on new and
         open connections alike: a hung server or a black-holed network."""
         self.silent = True
+
+    def speak(self) -> None:
+        """End the silence: the held connections are broken (bytes were lost), so drop
+        them; new connections are forwarded again."""
+        self.silent = False
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.silent:

@@ -18,11 +18,11 @@ from services.ingest.domain.canonical import decode_json
 from services.ingest.domain.validation import DocumentInvalid
 from services.ingest.usecases import Ingest, NotKnown
 from shared.messaging.consumer import MessageHandler, MessageRejected
-from shared.messaging.topology import QueueSpec
+from shared.messaging.topology import EHOKS_CHANGES
 
 log = logging.getLogger(__name__)
 
-CHANGES_QUEUE = QueueSpec("ehoks.changes", bind_events=False)
+CHANGES_QUEUE = EHOKS_CHANGES
 INVALID_QUEUE = "ehoks.changes.invalid"
 SOURCE = "queue"
 

@@ -297,8 +297,9 @@ async def test_operators_see_health_and_metrics(ingest: Running) -> None:
     assert (await ingest.client.get("/health/live")).json() == {"status": "ok"}
     ready = await ingest.client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "outbox": "ok"}
     metrics = await ingest.client.get("/metrics")
+    assert "outbox_oldest_age_seconds" in metrics.text
     assert 'http_requests_total{method="PUT",route="/api/v1/hoks/{hoks_id}"' in metrics.text
 
 

@@ -1,0 +1,1 @@
+"""Operator jobs of the ingest, run from the command line (`python -m services.ingest`)."""
