@@ -64,7 +64,8 @@ class MailIdentity:
         if self.message_id_domain:
             return self.message_id_domain
         _, address = parseaddr(self.from_address)
-        return address.rpartition("@")[2] or "localhost"
+        _, at, domain = address.rpartition("@")
+        return domain if at and domain else "localhost"
 
 
 @dataclass(frozen=True)
