@@ -207,7 +207,8 @@ class FakeSmtp:
             and self._credentials is not None
             and (data.login.decode(), data.password.decode()) == self._credentials
         )
-        return AuthResult(success=ok, auth_data=data if ok else None)
+        # handled=False: aiosmtpd itself answers a failure with 535.
+        return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
     def pause(self) -> None:
         """Stop listening but keep the port: connections are refused until ``resume``."""

@@ -17,7 +17,8 @@ from tenacity import (
     RetryCallState,
     retry_if_result,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from services.sender.domain.outcomes import DeliveryResult
@@ -62,9 +63,8 @@ async def deliver_with_retry(
     retrying = AsyncRetrying(
         retry=retry_if_result(lambda result: result.retryable),
         stop=stop_before_delay(policy.max_seconds),
-        wait=wait_exponential_jitter(
-            initial=policy.first_wait, max=policy.max_wait, jitter=policy.first_wait
-        ),
+        wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait)
+        + wait_random(0, policy.first_wait),
         before_sleep=_log_retry(label),
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         reraise=True,
