@@ -69,5 +69,10 @@ async def deliver_with_retry(
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         reraise=True,
     )
-    result: DeliveryResult = await retrying(attempt)
+
+    async def once() -> DeliveryResult:
+        # A coroutine function of its own: tenacity awaits only what it sees as one.
+        return await attempt()
+
+    result: DeliveryResult = await retrying(once)
     return result

@@ -47,7 +47,7 @@ class SmsGatewayClient:
     ) -> None:
         self.sender = sender
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=base_url,
             headers={"Authorization": f"Bearer {token.get_secret_value()}"},
             timeout=timeout,
         )
