@@ -11,14 +11,13 @@ SMS_TIMEOUT_SECONDS.
 
 from __future__ import annotations
 
-import logging
-import time
 from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from services.sender.delivery.attempts import logged
 from services.sender.domain.compose import OutgoingSms
 from services.sender.domain.outcomes import (
     DeliveryResult,
@@ -27,8 +26,6 @@ from services.sender.domain.outcomes import (
     without_recipient,
 )
 from services.sender.settings import SenderSettings
-
-log = logging.getLogger(__name__)
 
 #: Nothing reached the gateway: safe to try again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -80,19 +77,7 @@ class SmsGatewayClient:
 
     async def send(self, sms: OutgoingSms, *, label: str) -> DeliveryResult:
         """One attempt; ``label`` names the message in logs (its key, never the number)."""
-        started = time.perf_counter()
-        result = await self._attempt(sms)
-        log.info(
-            "SMS delivery attempt",
-            extra={
-                "message_key": label,
-                "outcome": str(result.outcome),
-                "code": result.code,
-                "detail": result.detail,
-                "seconds": round(time.perf_counter() - started, 4),
-            },
-        )
-        return result
+        return await logged("sms", label, self._attempt(sms))
 
     async def _attempt(self, sms: OutgoingSms) -> DeliveryResult:
         body = {

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import ssl
-import time
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -31,6 +29,7 @@ from pathlib import Path
 import aiosmtplib
 from pydantic import SecretStr
 
+from services.sender.delivery.attempts import logged
 from services.sender.domain.outcomes import (
     DeliveryResult,
     Outcome,
@@ -39,8 +38,6 @@ from services.sender.domain.outcomes import (
     without_recipient,
 )
 from services.sender.settings import SenderSettings, StartTls
-
-log = logging.getLogger(__name__)
 
 _START_TLS: dict[StartTls, bool | None] = {
     StartTls.AUTO: None,  # aiosmtplib: upgrade when EHLO offers STARTTLS
@@ -105,19 +102,7 @@ class SmtpClient:
         """
         recipient = _single_address(message, "To")
         sender = parseaddr(str(message["From"]))[1]
-        started = time.perf_counter()
-        result = await self._attempt(message.as_bytes(), sender, recipient)
-        log.info(
-            "e-mail delivery attempt",
-            extra={
-                "message_key": label,
-                "outcome": str(result.outcome),
-                "code": result.code,
-                "detail": result.detail,
-                "seconds": round(time.perf_counter() - started, 4),
-            },
-        )
-        return result
+        return await logged("email", label, self._attempt(message.as_bytes(), sender, recipient))
 
     async def _attempt(self, data: bytes, sender: str, recipient: str) -> DeliveryResult:
         password = self._password.get_secret_value() if self._password is not None else None

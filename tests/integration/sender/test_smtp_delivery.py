@@ -140,7 +140,7 @@ async def test_password_is_never_logged(
         base64.b64encode(SMTP_PASSWORD.encode()).decode(),
     }
     ours = [r for r in caplog.records if not r.name.startswith("mail.log")]
-    assert any(r.name == "services.sender.delivery.smtp" for r in ours)
+    assert any(r.name == "services.sender.delivery.attempts" for r in ours)
     texts = [repr(settings), *(r.detail for r in results)]
     texts += [f"{r.getMessage()} {r.__dict__}" for r in ours]
     assert not [t for t in texts for s in secrets if s in t]
