@@ -7,12 +7,14 @@ Errors are ``{"errors": [...]}``.
 
 Control API under ``/_fake/`` (no auth): ``GET messages`` | ``POST reset`` |
 ``POST fail-next {"count": n}`` (next n sends answer 500) |
+``POST delay-next {"count": n, "seconds": s}`` (next n sends are taken but answered s late) |
 ``POST deliver {"message_id", "status": "delivered"|"failed", "callback_url",
 "status_text"?}`` (answers with the callback's HTTP status, 502 if unreachable).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid
@@ -47,14 +49,19 @@ class SentSms:
 
 @dataclass
 class SmsState:
-    """Accepted messages (in order) and the injected-failure counter."""
+    """Accepted messages (in order), the injected-failure counter and answer delays."""
 
     messages: list[SentSms] = field(default_factory=list)
     fail_next: int = 0
+    delays: list[float] = field(default_factory=list)
+    calls: int = 0
+    """Every POST /messages, answered or not."""
 
     def reset(self) -> None:
         self.messages.clear()
         self.fail_next = 0
+        self.delays.clear()
+        self.calls = 0
 
     def by_id(self, message_id: str) -> SentSms | None:
         return next((m for m in self.messages if m.message_id == message_id), None)
@@ -106,6 +113,7 @@ def create_app(token: str = "sms-token") -> FastAPI:
 
     @app.post("/messages")
     async def send(request: Request) -> Response:
+        state.calls += 1
         if state.fail_next > 0:
             state.fail_next -= 1
             return _error(500, ["simulated internal error"])
@@ -129,6 +137,9 @@ def create_app(token: str = "sms-token") -> FastAPI:
             )
             state.messages.append(sms)
             result[number] = {"status": sms.status, "message_id": sms.message_id}
+        if state.delays:
+            # Taken, but the answer comes late: the client's unknown-outcome window.
+            await asyncio.sleep(state.delays.pop(0))
         return JSONResponse({"messages": result})
 
     app.include_router(_control_router(state))
@@ -156,6 +167,17 @@ def _control_router(state: SmsState) -> APIRouter:
             return _error(400, ["count: must be an integer >= 0"])
         state.fail_next = count
         return JSONResponse({"fail_next": count})
+
+    @router.post("/delay-next")
+    async def delay_next(request: Request) -> Response:
+        body = await _object_body(request) or {}
+        count, seconds = body.get("count"), body.get("seconds")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return _error(400, ["count: must be an integer >= 0"])
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return _error(400, ["seconds: must be a number >= 0"])
+        state.delays = [float(seconds)] * count
+        return JSONResponse({"delay_next": count, "seconds": seconds})
 
     @router.post("/deliver")
     async def deliver(request: Request) -> Response:
