@@ -7,12 +7,16 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import aio_pika
+import aio_pika.abc
 import httpx
 import pytest
 from aio_pika.abc import AbstractChannel
 from sqlalchemy import update
 
 from services.bundler.store.tables import jaksot as jaksot_table
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import declare_exchanges
 from tests.integration.bundler.conftest import (
     OTHER_KOULUTUSTOIMIJA,
     SCOPED_TOKEN,
@@ -26,6 +30,7 @@ from tests.integration.bundler.conftest import (
     states,
     wait_seen,
 )
+from tests.support.polling import eventually
 from tests.support.services import UPSTREAM_TOKEN, Running
 
 E15 = ("odottaa", "odottaa_niputusta", "2025-03-16")
@@ -508,3 +513,33 @@ async def test_reads_need_palaute_read(
     async with httpx.AsyncClient(base_url=bundler.base_url) as anonymous:
         response = await anonymous.get(path, headers=headers)
     assert response.status_code == status
+
+
+async def test_an_invalid_payload_is_set_aside_without_its_personal_data(
+    bundler: Running, channel: AbstractChannel
+) -> None:
+    """A payload that fails its model can never succeed: straight to the DLQ, its error
+    naming the field but not the values (the instructor's contact data)."""
+    student = Student()
+    payload = student.hoks(jakso("a")).model_dump(mode="json")
+    payload["jaksot"][0]["ohjaaja"] = ["Olli Ohjaaja", "olli@perhonen.fi"]
+    envelope = Envelope(type="hoks.changed", correlation_id="test-invalid", payload=payload)
+    events, _ = await declare_exchanges(channel)
+    await events.publish(
+        aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.message_id)),
+        routing_key="hoks.changed",
+    )
+    queue = await channel.get_queue("bundler.events.dlq")
+
+    async def take() -> aio_pika.abc.AbstractIncomingMessage | None:
+        while (message := await queue.get(fail=False)) is not None:
+            await message.ack()
+            if message.message_id == str(envelope.message_id):
+                return message
+        return None
+
+    message = await eventually(take, lambda m: m is not None, what="message in the DLQ")
+    assert message is not None
+    error = str((message.headers or {})["x-error"])
+    assert "ohjaaja" in error
+    assert "perhonen.fi" not in error and "Olli" not in error
