@@ -15,7 +15,7 @@ import datetime as dt
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -32,7 +32,7 @@ from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging
 from shared.messaging.broker import Broker
-from shared.messaging.consumer import Consumer, MessageHandler
+from shared.messaging.consumer import Consumer, EventHandler, MessageHandler, event_handler
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topology import QueueSpec
 from shared.migrations import upgrade
@@ -80,14 +80,15 @@ class Service:
             connect_timeout=settings.broker_connect_timeout_seconds,
             publish_timeout=settings.broker_publish_timeout_seconds,
         )
+        # The service's inbox, when it has one, shares the outbox's schema.
+        self.inbox = outbox.metadata.tables.get(f"{schema}.inbox")
         self.relay = OutboxRelay(
             self.db,
             outbox,
             self.broker,
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
-            # The service's inbox, when it has one, shares the outbox's schema.
-            inbox=outbox.metadata.tables.get(f"{schema}.inbox"),
+            inbox=self.inbox,
             inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
         )
         self.consumers: list[Consumer] = []
@@ -103,6 +104,13 @@ class Service:
         with the Service, shared by every request of this process."""
         self._provided[type(value)] = value
         return value
+
+    def add_event_consumer(self, spec: QueueSpec, handlers: Mapping[str, EventHandler]) -> Consumer:
+        """A consumer of our own events: the envelope decoded, each message applied once
+        through this service's inbox, dispatched by type to `handlers`."""
+        if self.inbox is None:
+            raise ValueError(f"the {self.name} service has no inbox table")
+        return self.add_consumer(spec, event_handler(self.inbox, handlers))
 
     def add_consumer(
         self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None

@@ -6,21 +6,29 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.bundler.api.jaksot import router as jaksot_router
+from services.bundler.messaging.state import state_handlers
 from services.bundler.settings import BundlerSettings
 from services.bundler.store.tables import SCHEMA, outbox
+from services.bundler.usecases import Bundler
+from shared.messaging.topology import BUNDLER_EVENTS
 from shared.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_service(settings: BundlerSettings | None = None) -> Service:
-    return Service(
+    service = Service(
         "bundler",
         settings or BundlerSettings(),
         schema=SCHEMA,
         outbox=outbox,
         migrations=MIGRATIONS,
     )
+    bundler = service.provide(Bundler.of(service))
+    service.routers.append(jaksot_router)
+    service.add_event_consumer(BUNDLER_EVENTS, state_handlers(bundler))
+    return service
 
 
 def create_app(service: Service | None = None) -> FastAPI:

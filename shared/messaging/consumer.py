@@ -193,7 +193,9 @@ def event_handler(inbox: Table, handlers: Mapping[str, EventHandler]) -> Message
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as exc:
-            raise MessageRejected(f"invalid envelope: {exc.errors(include_url=False)}") from exc
+            raise MessageRejected(
+                f"invalid envelope: {exc.errors(include_url=False, include_input=False)}"
+            ) from exc
         correlation_id_var.set(envelope.correlation_id)
         handler = handlers.get(envelope.type)
         if handler is None:

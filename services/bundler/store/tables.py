@@ -50,15 +50,18 @@ hoksit = Table(
     metadata,
     Column("hoks_id", BigInteger, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
-    Column("oppija_oid", Text, nullable=False),
-    Column("opiskeluoikeus_oid", Text, nullable=False),
-    Column("is_tuva", Boolean, nullable=False),
+    Column("oppija_oid", Text),
+    Column("opiskeluoikeus_oid", Text),
+    Column("is_tuva", Boolean, nullable=False, server_default=text("false")),
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
     *_timestamps(),
     Index(None, "oppija_oid"),
     Index(None, "opiskeluoikeus_oid"),
 )
-"""The latest applied version of each HOKS (E3, E4, E14; K1 reads all of an oppija's)."""
+"""The latest applied version of each HOKS (E3, E4, E14; K1 reads all of an oppija's).
+
+A `hoks.deleted` that arrives before any version of its HOKS leaves a tombstone (no
+oppija or study right): an older `hoks.changed` arriving after it is then ignored."""
 
 opiskeluoikeudet = Table(
     "opiskeluoikeudet",
@@ -183,11 +186,14 @@ jakso_transitions = Table(
     Column("changed", JSON, nullable=False, server_default=text("'[]'::json")),
     Column("cause", Text, nullable=False),
     Column("message_id", Uuid),
+    Column("applied", Boolean, nullable=False, server_default=text("true")),
+    Column("loppu_muutos", Text),
     Index(None, "jakso_id", "id"),
 )
 """E18: every re-evaluation that changed a jakso: old → new state, the rule, which fields
 changed (names only, never values: no personal data), and what caused it (an event type
-and version, or a run)."""
+and version, or a run). `applied` is false for a jakso already bundled: the new judgement
+is recorded, the stored state stays (E18). `loppu_muutos` is W4's kind of end-date change."""
 
 lahetykset = Table(
     "lahetykset",

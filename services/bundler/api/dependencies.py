@@ -1,0 +1,10 @@
+"""The typed dependency routes use to reach the bundler's use cases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from services.bundler.usecases import Bundler
+from shared.service import provided
+
+BundlerDep = Annotated[Bundler, provided(Bundler)]
