@@ -30,6 +30,7 @@ from shared.auth import ApiClients
 from shared.clock import Clock
 from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
 from shared.errors import install_error_handlers
+from shared.jobs import Job, Runs, Scheduler, runs_router
 from shared.logging import configure_logging
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer, EventHandler, MessageHandler, event_handler
@@ -97,6 +98,8 @@ class Service:
         self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
         self._provided: dict[type[Any], Any] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self.runs: Runs | None = None
+        self.scheduler: Scheduler | None = None
         log.info("service built", extra={"pid": os.getpid()})
 
     def provide(self, value: T) -> T:
@@ -111,6 +114,19 @@ class Service:
         if self.inbox is None:
             raise ValueError(f"the {self.name} service has no inbox table")
         return self.add_consumer(spec, event_handler(self.inbox, handlers))
+
+    def add_jobs(self, table: Table, jobs: list[Job]) -> Runs:
+        """The service's dated jobs: run by its scheduler each day at `JOBS_AT` (Helsinki),
+        and for any date through `POST /api/v1/runs` (shared/jobs.py)."""
+        self.runs = Runs(self.db, table, jobs)
+        self.scheduler = Scheduler(
+            self.runs,
+            self.clock,
+            at=self.settings.jobs_at,
+            poll_seconds=self.settings.scheduler_poll_seconds,
+        )
+        self.routers.append(runs_router(self.runs))
+        return self.runs
 
     def add_consumer(
         self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None
@@ -174,10 +190,16 @@ class Service:
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         if self.settings.outbox_relay_enabled:
             self.relay.start()
+        if self.scheduler is not None and self.settings.scheduler_enabled:
+            self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
         await asyncio.gather(*(c.stop() for c in self.consumers), return_exceptions=True)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.runs is not None:
+            await self.runs.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

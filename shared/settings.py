@@ -53,6 +53,11 @@ class ServiceSettings(BaseSettings):
     broker_connect_timeout_seconds: float = 10.0
     broker_publish_timeout_seconds: float = 10.0
     inbox_retention_days: int = 14
+    # Dated jobs (shared/jobs.py): the scheduler runs each job due today from this time of
+    # day in Helsinki (and at start-up when that time has passed); tests turn it off.
+    scheduler_enabled: bool = True
+    jobs_at: dt.time = dt.time(0, 30)
+    scheduler_poll_seconds: float = 60.0
     max_body_bytes: int = 1024 * 1024
 
     # Fields whose defaults are published development credentials (a service's subclass

@@ -33,6 +33,9 @@ TESTS = Path(__file__).resolve().parent
 # Tests run with the development API clients and fake credentials, which a service refuses
 # outside development mode (fail closed); a test of that refusal sets it to false itself.
 os.environ.setdefault("DEVELOPMENT_MODE", "true")
+# Dated jobs run when a test asks for them (runs API, `Runs.execute`), never because a
+# test's frozen clock happens to fall on a bundling day.
+os.environ.setdefault("SCHEDULER_ENABLED", "false")
 MARKED_DIRECTORIES = {"integration": TESTS / "integration", "e2e": TESTS / "e2e"}
 NEEDS_INFRA = tuple(MARKED_DIRECTORIES)
 
