@@ -8,21 +8,33 @@ from typing import Any
 import aio_pika
 import orjson
 
+from services.ingest.app import create_service
 from shared.messaging.topology import TOPOLOGY, declare_topology
+from tests.integration.ingest.conftest import ingest_settings
 from tests.integration.ingest.test_http import EHOKS, JSON
-from tests.support.infra import Infra
+from tests.support.infra import Infra, create_infra, destroy_infra
 from tests.support.polling import eventually
-from tests.support.services import Running
+from tests.support.services import UPSTREAM_TOKEN, run_in_process
 
 
-async def test_an_event_waits_in_the_queue_of_a_consumer_not_yet_running(
-    ingest: Running, infra: Infra, new_id: Any
-) -> None:
-    hoks_id = new_id()
-    response = await ingest.client.put(
-        f"/api/v1/hoks/{hoks_id}", content=EHOKS[0].read_bytes(), headers=JSON
-    )
-    assert response.status_code == 201
+async def test_an_event_waits_in_the_queue_of_a_consumer_not_yet_running(new_id: Any) -> None:
+    # A vhost of its own: in the session's, other tests' bundlers consume bundler.events.
+    own = await create_infra()
+    try:
+        async with run_in_process(create_service(ingest_settings(own))) as ingest:
+            hoks_id = new_id()
+            response = await ingest.client.put(
+                f"/api/v1/hoks/{hoks_id}",
+                content=EHOKS[0].read_bytes(),
+                headers={**JSON, "authorization": f"Bearer {UPSTREAM_TOKEN}"},
+            )
+            assert response.status_code == 201
+            await _expect_waiting_event(own, hoks_id)
+    finally:
+        await destroy_infra(own)
+
+
+async def _expect_waiting_event(infra: Infra, hoks_id: int) -> None:
     connection = await aio_pika.connect(infra.amqp_url)
     try:
         channel = await connection.channel()
