@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -68,6 +69,77 @@ def day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fraction]:
     }
 
 
+Interval = tuple[date, date]
+"""An inclusive range of days (first, last)."""
+
+
+def active_intervals(oj: OppijanJakso, until: date) -> tuple[Interval, ...]:
+    """K1 as disjoint day ranges: the days of `active_days`, without listing each day.
+
+    The jakso's range minus its keskeytymisajanjaksot and its study right's
+    valiaikaisestikeskeytynyt periods; sorted, non-empty, not touching each other's days.
+    """
+    jakso = oj.jakso
+    last = jakso.loppu if jakso.loppu is not None else until
+    if last < jakso.alku:
+        return ()
+    paused = oj.opiskeluoikeus.periods_in(VALIAIKAISESTI_KESKEYTYNYT) if oj.opiskeluoikeus else ()
+    excluded = sorted(
+        [(k.alku, k.loppu or date.max) for k in jakso.keskeytymisajanjaksot]
+        + [(alku, loppu or date.max) for alku, loppu in paused]
+    )
+    result: list[Interval] = []
+    start = jakso.alku
+    for ex_alku, ex_loppu in excluded:
+        if ex_loppu < start or ex_loppu < ex_alku:
+            continue
+        if ex_alku > last:
+            break
+        if ex_alku > start:
+            result.append((start, ex_alku - timedelta(days=1)))
+        if ex_loppu >= last:
+            return tuple(result)
+        start = max(start, ex_loppu + timedelta(days=1))
+    result.append((start, last))
+    return tuple(result)
+
+
+def interval_day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fraction]:
+    """K1, the same result as `day_shares` in time that grows with the number of jaksot
+    and interruptions, not of days: between two consecutive range boundaries the set of
+    active jaksot is constant, so each active one gets (days in the segment) / (active).
+
+    A niputus run computes kesto for every student of its bundles (`day_shares`, one
+    Fraction per day, is the reference the tests compare this with)."""
+    ended = [oj.jakso.loppu for oj in jaksot if oj.jakso.loppu is not None]
+    if not ended:
+        return {}
+    until = max(ended)
+    ranges = {oj.jakso.id: active_intervals(oj, until) for oj in jaksot}
+    bounds = sorted(
+        {b for rs in ranges.values() for first, last in rs for b in (first, _next_day(last))}
+    )
+    shares = {oj.jakso.id: Fraction(0) for oj in jaksot if oj.jakso.loppu is not None}
+    for seg_start, seg_end in itertools.pairwise(bounds):
+        active = [
+            jakso_id
+            for jakso_id, rs in ranges.items()
+            if any(first <= seg_start and seg_end <= _next_day(last) for first, last in rs)
+        ]
+        if not active:
+            continue
+        share = Fraction((seg_end - seg_start).days, len(active))
+        for jakso_id in active:
+            if jakso_id in shares:
+                shares[jakso_id] += share
+    return shares
+
+
+def _next_day(day: date) -> date:
+    """The day after `day`; an open range (date.max) has no day after and stays open."""
+    return day if day == date.max else day + timedelta(days=1)
+
+
 def round_half_up(value: Fraction) -> int:
     """K2: 0.5 rounds up (Python's round() would round half to even)."""
     return math.floor(value + Fraction(1, 2))
@@ -79,7 +151,7 @@ def kesto(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, int]:
 
     `jaksot` are all jaksot of one oppija, over all their HOKSes (K1).
     """
-    shares = day_shares(jaksot)
+    shares = interval_day_shares(jaksot)
     result: dict[JaksoId, int] = {}
     for oj in jaksot:
         jakso_id = oj.jakso.id
