@@ -612,8 +612,9 @@ def _kestot(rows: Sequence[niputus_store.KestoJakso]) -> dict[int, int]:
         by_oppija[row.oppija_oid].append(row)
     result: dict[int, int] = {}
     for group in by_oppija.values():
-        row_ids = {_kesto_jakso(row).jakso.id: row.id for row in group}
-        for jakso_id, value in kesto([_kesto_jakso(row) for row in group]).items():
+        inputs = [_kesto_jakso(row) for row in group]
+        row_ids = {oj.jakso.id: row.id for oj, row in zip(inputs, group, strict=True)}
+        for jakso_id, value in kesto(inputs).items():
             result[row_ids[jakso_id]] = value
     return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -106,8 +105,10 @@ def active_intervals(oj: OppijanJakso, until: date) -> tuple[Interval, ...]:
 
 def interval_day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fraction]:
     """K1, the same result as `day_shares` in time that grows with the number of jaksot
-    and interruptions, not of days: between two consecutive range boundaries the set of
-    active jaksot is constant, so each active one gets (days in the segment) / (active).
+    and interruptions, not of days: a sweep over the ranges' boundaries keeps the set of
+    active jaksot, constant between two boundaries, so each active one gets (days in
+    the segment) / (active). Days are counted per number of active jaksot as integers;
+    fractions are made once per jakso at the end.
 
     A niputus run computes kesto for every student of its bundles (`day_shares`, one
     Fraction per day, is the reference the tests compare this with)."""
@@ -115,29 +116,37 @@ def interval_day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fractio
     if not ended:
         return {}
     until = max(ended)
-    ranges = {oj.jakso.id: active_intervals(oj, until) for oj in jaksot}
-    bounds = sorted(
-        {b for rs in ranges.values() for first, last in rs for b in (first, _next_day(last))}
+    ranges = [active_intervals(oj, until) for oj in jaksot]
+    if len(jaksot) == 1:
+        (rs,) = ranges
+        return {jaksot[0].jakso.id: Fraction(sum((last - first).days + 1 for first, last in rs))}
+    # (day, +1 starts / -1 ends the day before, index); ends sort before starts.
+    events = sorted(
+        (day, delta, index)
+        for index, rs in enumerate(ranges)
+        for first, last in rs
+        for day, delta in ((first.toordinal(), 1), (last.toordinal() + 1, -1))
     )
-    shares = {oj.jakso.id: Fraction(0) for oj in jaksot if oj.jakso.loppu is not None}
-    for seg_start, seg_end in itertools.pairwise(bounds):
-        active = [
-            jakso_id
-            for jakso_id, rs in ranges.items()
-            if any(first <= seg_start and seg_end <= _next_day(last) for first, last in rs)
-        ]
-        if not active:
-            continue
-        share = Fraction((seg_end - seg_start).days, len(active))
-        for jakso_id in active:
-            if jakso_id in shares:
-                shares[jakso_id] += share
-    return shares
-
-
-def _next_day(day: date) -> date:
-    """The day after `day`; an open range (date.max) has no day after and stays open."""
-    return day if day == date.max else day + timedelta(days=1)
+    days_by_count: list[Counter[int]] = [Counter() for _ in jaksot]
+    active: set[int] = set()
+    previous = None
+    for day, delta, index in events:
+        if previous is not None and day > previous and active:
+            length, count = day - previous, len(active)
+            for i in active:
+                days_by_count[i][count] += length
+        previous = day
+        if delta > 0:
+            active.add(index)
+        else:
+            active.discard(index)
+    return {
+        oj.jakso.id: sum(
+            (Fraction(days, count) for count, days in days_by_count[i].items()), Fraction(0)
+        )
+        for i, oj in enumerate(jaksot)
+        if oj.jakso.loppu is not None
+    }
 
 
 def round_half_up(value: Fraction) -> int:

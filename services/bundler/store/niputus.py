@@ -16,7 +16,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.store.tables import (
@@ -226,7 +240,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
             )
         )
         .where(
-            jaksot.c.oppija_oid.in_(oids),
+            jaksot.c.oppija_oid == any_(cast(array(oids), ARRAY(Text))),
             jaksot.c.poistettu.is_(False),
             hoksit.c.deleted.is_(False),
         )
@@ -284,21 +298,26 @@ class Bundled:
 async def set_bundled(
     session: AsyncSession, rows: Sequence[Bundled], *, tila: str, syy: str, rule: str
 ) -> None:
-    """Each jakso into its bundle; only one still without a bundle (the lock made sure)."""
+    """Each jakso into its bundle, in one statement (arrays unnested); only a jakso still
+    without a bundle (the lock made sure)."""
     if not rows:
         return
     await session.execute(
-        update(jaksot)
-        .where(jaksot.c.id == bindparam("b_id"), jaksot.c.nippu_id.is_(None))
-        .values(
-            nippu_id=bindparam("b_nippu"),
-            kesto=bindparam("b_kesto"),
-            tila=tila,
-            syy=syy,
-            rule=rule,
-            updated_at=func.now(),
+        text(
+            f"UPDATE {jaksot.fullname} AS j SET nippu_id = v.nippu_id, kesto = v.kesto, "
+            "tila = :tila, syy = :syy, rule = :rule, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:nippu_ids AS uuid[]), "
+            "CAST(:kestot AS integer[])) AS v(id, nippu_id, kesto) "
+            "WHERE j.id = v.id AND j.nippu_id IS NULL"
         ),
-        [{"b_id": r.jakso_id, "b_nippu": r.nippu_id, "b_kesto": r.kesto} for r in rows],
+        {
+            "ids": [r.jakso_id for r in rows],
+            "nippu_ids": [r.nippu_id for r in rows],
+            "kestot": [r.kesto for r in rows],
+            "tila": tila,
+            "syy": syy,
+            "rule": rule,
+        },
     )
 
 
