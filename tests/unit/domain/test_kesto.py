@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.bundler.domain.jakso import (
@@ -179,6 +179,7 @@ def test_kesto_never_exceeds_the_calendar_length(jaksot: list[OppijanJakso]) -> 
     assert sum(day_shares(jaksot).values()) <= max(span, 0)
 
 
+@settings(max_examples=500)
 @given(jaksot=oppijan_jaksot())
 def test_interval_shares_equal_the_day_by_day_reference(jaksot: list[OppijanJakso]) -> None:
     """K1: the range-based computation a niputus run uses gives exactly the shares of
