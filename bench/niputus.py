@@ -28,134 +28,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.bundler.app import MIGRATIONS
-from services.bundler.store.tables import SCHEMA, hoksit, jaksot, niput, opiskeluoikeudet, outbox
+from services.bundler.store.tables import SCHEMA, niput, outbox
 from services.bundler.usecases import Bundler, Niputus
 from shared.clock import Clock
 from shared.db import Database
 from shared.migrations import upgrade
+from tests.support.bundler_seed import seed_due_jaksot
 from tests.support.infra import create_infra, destroy_infra
 
 RUN_DATE = dt.date(2025, 3, 16)
-KOULUTUSTOIMIJAT = 20
-STUDENTS_PER_INSTRUCTOR = 4
-
-
-def _jakso_data(tunniste: str, alku: dt.date, loppu: dt.date, osa: str) -> dict[str, Any]:
-    return {
-        "yksiloiva_tunniste": tunniste,
-        "path": f"hankittavat-ammat-tutkinnon-osat[0].osaamisen-hankkimistavat[{tunniste}]",
-        "tunniste_puuttuu": False,
-        "hankkimistapa": "koulutussopimus",
-        "alku": alku.isoformat(),
-        "loppu": loppu.isoformat(),
-        "osa_aikaisuus": 100,
-        "keskeytymisajanjaksot": [{"alku": "2025-02-03", "loppu": "2025-02-07"}],
-        "oppisopimuksen_perusta": None,
-        "tyopaikan_nimi": "Perhosen Päiväkoti",
-        "tyopaikan_ytunnus": "1234567-8",
-        "tutkinnon_osa": {"kind": "ammatillinen", "koodi_uri": osa, "koodi": osa[-6:]},
-    }
-
-
-def _opiskeluoikeus(oid: str, koulutustoimija: str) -> dict[str, Any]:
-    return {
-        "oid": oid,
-        "version": 1,
-        "koulutustoimija_oid": koulutustoimija,
-        "oppilaitos_oid": "1.2.246.562.10.52251087186",
-        "tyyppi": "ammatillinenkoulutus",
-        "sisaltyy_opiskeluoikeuteen": None,
-        "opiskeluoikeusjaksot": [
-            {"alku": "2023-08-01", "tila": "lasna", "opintojen_rahoitus": "1"},
-        ],
-        "suoritukset": [
-            {
-                "tyyppi": "ammatillinentutkinto",
-                "tutkinto": "351301",
-                "osaamisalat": ["1525"],
-                "tutkintonimikkeet": ["10024"],
-                "toimipiste_oid": None,
-                "suorituskieli": "FI",
-            }
-        ],
-        "oppisopimuksen_purkamispaiva": None,
-    }
-
-
-async def seed(db: Database, count: int, *, first_id: int, ended: bool) -> None:
-    """N students, each: a study right, a HOKS with the due jakso, a second HOKS with an
-    overlapping jakso still running. `ended=False`: the due jakso was last judged while
-    it was still running (E1), as when its HOKS came before its end date."""
-    for start in range(0, count, 2000):
-        hoks_rows, oo_rows, jakso_rows = [], [], []
-        for n in range(start, min(count, start + 2000)):
-            i = first_id + n
-            kt = f"1.2.246.562.10.{10**10 + (i // STUDENTS_PER_INSTRUCTOR) % KOULUTUSTOIMIJAT}"
-            oid = f"1.2.246.562.15.{10**10 + i}"
-            oppija = f"1.2.246.562.24.{10**10 + i}"
-            ohjaaja = f"ohjaaja_{(i // STUDENTS_PER_INSTRUCTOR)}"
-            oo_rows.append(
-                {
-                    "oid": oid,
-                    "version": 1,
-                    "koulutustoimija_oid": kt,
-                    "data": _opiskeluoikeus(oid, kt),
-                }
-            )
-            loppu = dt.date(2025, 3, 1 + i % 15)
-            for hoks_id, tunniste, alku, end, due in (
-                (2 * i, "due", dt.date(2025, 1, 7), loppu, True),
-                (2 * i + 1, "other", dt.date(2025, 2, 17), dt.date(2025, 5, 30), False),
-            ):
-                hoks_rows.append(
-                    {
-                        "hoks_id": hoks_id,
-                        "version": 1,
-                        "oppija_oid": oppija,
-                        "opiskeluoikeus_oid": oid,
-                        "is_tuva": False,
-                        "deleted": False,
-                    }
-                )
-                judged = due and ended
-                jakso_rows.append(
-                    {
-                        "hoks_id": hoks_id,
-                        "tunniste": tunniste,
-                        "tunniste_puuttuu": False,
-                        "hoks_version": 1,
-                        "oppija_oid": oppija,
-                        "opiskeluoikeus_oid": oid,
-                        "koulutustoimija_oid": kt,
-                        "hankkimistapa": "koulutussopimus",
-                        "alku": alku,
-                        "loppu": end,
-                        "osa_aikaisuus": 100,
-                        "tyopaikan_nimi": "Perhosen Päiväkoti",
-                        "tyopaikan_ytunnus": "1234567-8",
-                        "tyopaikka_normalisoitu": "perhosen_paivakoti",
-                        "ohjaaja_nimi": ohjaaja,
-                        "ohjaaja_sahkoposti": f"{ohjaaja}@example.fi",
-                        "ohjaaja_puhelinnumero": "0401234567",
-                        "ohjaaja_normalisoitu": ohjaaja,
-                        "data": _jakso_data(tunniste, alku, end, "tutkinnonosat_106945"),
-                        "tila": "odottaa",
-                        "syy": "odottaa_niputusta" if judged else "jakso_kesken",
-                        "rule": "E15" if judged else "E1",
-                        "niputuspvm": RUN_DATE if judged else None,
-                    }
-                )
-        async with db.transaction() as session:
-            await session.execute(insert(opiskeluoikeudet), oo_rows)
-            await session.execute(insert(hoksit), hoks_rows)
-            await session.execute(insert(jaksot), jakso_rows)
-    async with db.engine.begin() as conn:
-        await conn.execute(text(f"ANALYZE {SCHEMA}.jaksot"))
 
 
 BASELINE = f"""
@@ -219,7 +105,7 @@ async def main() -> None:
     try:
         await asyncio.to_thread(upgrade, infra.database_url, SCHEMA, MIGRATIONS)
         t0 = time.perf_counter()
-        await seed(db, args.jaksot, first_id=0, ended=True)
+        await seed_due_jaksot(db, args.jaksot, niputuspvm=RUN_DATE, first_id=10**10, kt_base=10**10)
         seeded = time.perf_counter() - t0
         base_s, base_niput, base_jaksot = await baseline(db)
         run_s, counts = await the_run(db, "tep-niputus")
@@ -232,7 +118,14 @@ async def main() -> None:
         print(f"TEP niputus run (Niputus.tep):      {run_s:8.2f} s")
         print(f"ratio run/baseline:                 {run_s / base_s:8.1f}")
         if args.rejudge:
-            await seed(db, args.rejudge, first_id=10**7, ended=False)
+            await seed_due_jaksot(
+                db,
+                args.rejudge,
+                niputuspvm=RUN_DATE,
+                first_id=2 * 10**10,
+                kt_base=2 * 10**10,
+                judged=False,
+            )
             rejudge_s, rejudge_counts = await the_run(db, "tep-niputus-rejudge")
             print(
                 f"run with {args.rejudge} jaksot judged again first: {rejudge_s:8.2f} s "

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from aio_pika.abc import AbstractChannel
 from sqlalchemy import func, select, update
 
@@ -32,9 +35,12 @@ from tests.integration.bundler.conftest import (
     new_id,
     states,
 )
+from tests.support.bundler_seed import koulutustoimija as seeded_koulutustoimija
+from tests.support.bundler_seed import seed_due_jaksot
 from tests.support.events import EventCapture
+from tests.support.infra import Infra
 from tests.support.polling import eventually
-from tests.support.services import ADMIN_TOKEN, Running
+from tests.support.services import ADMIN_TOKEN, Running, ServiceProcess, service_env
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 MAIJA = OhjaajaPayload(nimi="Maija Mentori", sahkoposti="maija@perhonen.fi")
@@ -546,3 +552,104 @@ async def test_a_repeated_tpk_run_adds_late_jaksot(
     await outbox_drained(bundler)
     ready = await only(events, kt, "tpk_nippu.ready", 2)
     assert {e["payload"]["tpk_nippu_id"] for e in ready} == {str(bundle["id"]), str(new["id"])}
+
+
+# --- A run cut short ------------------------------------------------------------------
+
+
+async def test_a_run_killed_midway_completes_after_restart(
+    infra: Infra, bundler: Running, events: EventCapture
+) -> None:
+    """Issue 12: SIGKILL during a TEP run of 10,000 due jaksot; after a restart the same
+    run completes, with every jakso in exactly one bundle and one `nippu.ready` (one
+    message id) per bundle. The jaksot are written straight into the tables."""
+    count = 10_000
+    salt = random.randint(0, 10**6)
+    kt_base = 8 * 10**14 + salt * 100
+    niputuspvm = dt.date(2039, 3, 16)
+    await seed_due_jaksot(
+        bundler.service.db,
+        count,
+        niputuspvm=niputuspvm,
+        first_id=9 * 10**14 + salt * 10**5,
+        kt_base=kt_base,
+    )
+    kts = sorted({seeded_koulutustoimija(kt_base, n) for n in range(count)})
+    mine = jaksot_table.c.koulutustoimija_oid.in_(kts)
+
+    async def bundled() -> int:
+        async with bundler.service.db.transaction() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).where(mine, jaksot_table.c.nippu_id.is_not(None))
+                )
+                or 0
+            )
+
+    body = {"job": "tep-niputus", "date": niputuspvm.isoformat()}
+    first = ServiceProcess("bundler", service_env(infra, WEB_CONCURRENCY="1"))
+    await first.start()
+    try:
+        async with httpx.AsyncClient(base_url=first.base_url, headers=ADMIN) as client:
+            run_id = (await client.post("/api/v1/runs", json=body)).json()["run_id"]
+        await eventually(bundled, lambda n: n > 0, timeout=120, what="a first bundle")
+    finally:
+        first.kill()
+    partial = await bundled()
+    assert 0 < partial < count, "killed while the run was under way"
+
+    second = ServiceProcess("bundler", service_env(infra, WEB_CONCURRENCY="1"))
+    await second.start()
+    try:
+        async with httpx.AsyncClient(base_url=second.base_url, headers=ADMIN) as client:
+            again = (await client.post("/api/v1/runs", json=body)).json()
+            assert again["run_id"] == run_id
+
+            async def status() -> dict[str, Any]:
+                body: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
+                return body
+
+            done = await eventually(
+                status, lambda r: r["status"] in ("done", "failed"), timeout=180, what="run"
+            )
+            assert done["status"] == "done", done
+    finally:
+        await second.terminate()
+
+    assert await bundled() == count
+    async with bundler.service.db.transaction() as session:
+        sizes = (
+            await session.execute(
+                select(jaksot_table.c.nippu_id, func.count())
+                .where(mine, jaksot_table.c.nippu_id.is_not(None))
+                .group_by(jaksot_table.c.nippu_id)
+            )
+        ).all()
+        bundle_ids = set(
+            await session.scalars(select(niput.c.id).where(niput.c.koulutustoimija_oid.in_(kts)))
+        )
+        n1 = await session.scalar(
+            select(func.count())
+            .select_from(jakso_transitions.join(jaksot_table))
+            .where(mine, jakso_transitions.c.rule == "N1")
+        )
+    assert len(bundle_ids) == count // 4
+    assert {nippu_id for nippu_id, _ in sizes} == bundle_ids
+    assert {size for _, size in sizes} == {4}, "each instructor's 4 students, once"
+    assert n1 == count
+
+    def ready(e: dict[str, Any]) -> bool:
+        return e["type"] == "nippu.ready" and e["payload"]["koulutustoimija_oid"] in kts
+
+    def distinct_bundles() -> int:
+        return len({e["payload"]["nippu_id"] for e in events.matching(ready)})
+
+    async def probe() -> int:
+        return distinct_bundles()
+
+    await eventually(probe, lambda n: n == len(bundle_ids), timeout=120, what="events")
+    messages: dict[str, set[str]] = {}
+    for e in events.matching(ready):
+        messages.setdefault(e["payload"]["nippu_id"], set()).add(e["message_id"])
+    assert {uuid.UUID(k) for k in messages} == bundle_ids
+    assert all(len(ids) == 1 for ids in messages.values()), "one event per bundle"
