@@ -24,7 +24,7 @@ from sqlalchemy import JSON, ColumnElement, Text, and_, cast, literal, or_, sele
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bundler.store.tables import jaksot, niput
+from services.bundler.store.tables import hoksit, jaksot, niput
 from shared.clock import HELSINKI
 
 
@@ -56,7 +56,14 @@ def jaksot_done(limits: Limits) -> ColumnElement[bool]:
         or_(
             jaksot.c.niputuspvm < limits.niputuspvm_before,
             and_(jaksot.c.niputuspvm.is_(None), jaksot.c.loppu < limits.loppu_before),
-            and_(jaksot.c.poistettu, jaksot.c.updated_at < limits.unchanged_since_at),
+            and_(
+                or_(
+                    jaksot.c.poistettu,
+                    jaksot.c.syy.in_(("jakso_poistettu", "hoks_poistettu")),
+                    jaksot.c.hoks_id.in_(select(hoksit.c.hoks_id).where(hoksit.c.deleted)),
+                ),
+                jaksot.c.updated_at < limits.unchanged_since_at,
+            ),
         ),
     )
     return or_(bundled, never_bundled)
