@@ -279,15 +279,16 @@ class Bundler:
         )
         counts: dict[str, int] = {}
         for name, remove in (("niput", remove_from_niput), ("jaksot", remove_from_jaksot)):
-            counts[name] = 0
+            counts[name], after = 0, None
             while True:
                 async with self.db.transaction() as session:
-                    cleaned = await remove(
-                        session, limits, batch_size=batch_size, now=self.clock.now()
+                    batch = await remove(
+                        session, limits, after=after, batch_size=batch_size, now=self.clock.now()
                     )
-                counts[name] += cleaned
-                if cleaned == 0:
+                if batch.cleaned == 0:
                     break
+                counts[name] += batch.cleaned
+                after = batch.last_id
         return counts
 
     # --- Reads ------------------------------------------------------------------------

@@ -102,18 +102,20 @@ class Ingest:
         Batches of their own transactions; a second run finds nothing to do."""
         day = date - dt.timedelta(days=retention_days)
         superseded_before = dt.datetime.combine(day, dt.time(), HELSINKI)
-        removed = 0
+        removed, after_id = 0, 0
         while True:
             async with self.db.transaction() as session:
                 cleaned = await remove_superseded_content(
                     session,
                     superseded_before=superseded_before,
+                    after_id=after_id,
                     batch_size=batch_size,
                     now=dt.datetime.now(dt.UTC),
                 )
-            removed += cleaned
-            if cleaned == 0:
+            if not cleaned:
                 return {"versions": removed}
+            removed += len(cleaned)
+            after_id = max(cleaned)
 
     async def _record(
         self, kind: Kind, key: str, document: object, raw: bytes, source: str, event: Envelope

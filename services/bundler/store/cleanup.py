@@ -18,7 +18,9 @@ deadlock with it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Text, and_, cast, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -77,17 +79,26 @@ _JAKSO_PERSONAL = (
 _NIPPU_PERSONAL = (niput.c.sahkoposti, niput.c.puhelinnumero)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What one batch cleaned: how many rows, and the last id (the next batch's start)."""
+
+    cleaned: int
+    last_id: Any
+
+
 async def remove_from_jaksot(
-    session: AsyncSession, limits: Limits, *, batch_size: int, now: dt.datetime
-) -> int:
-    """One batch of jaksot cleaned (at most `batch_size`); 0 when none is left."""
+    session: AsyncSession, limits: Limits, *, after: Any, batch_size: int, now: dt.datetime
+) -> Batch:
+    """One batch of jaksot cleaned: at most `batch_size`, with ids after `after` (None:
+    from the start), so a run reads the table once however many batches it takes."""
     pending = or_(
         jaksot.c.personal_data_removed_at.is_(None),
         *(column.is_not(None) for column in _JAKSO_PERSONAL),
     )
     batch = (
         select(jaksot.c.id)
-        .where(jaksot_done(limits), pending)
+        .where(jaksot_done(limits), pending, *_after(jaksot.c.id, after))
         .order_by(jaksot.c.id)
         .limit(batch_size)
         .with_for_update()
@@ -105,20 +116,20 @@ async def remove_from_jaksot(
         )
         .returning(jaksot.c.id)
     )
-    return len(result.all())
+    return _batch(result.scalars().all())
 
 
 async def remove_from_niput(
-    session: AsyncSession, limits: Limits, *, batch_size: int, now: dt.datetime
-) -> int:
-    """One batch of bundles cleaned (at most `batch_size`); 0 when none is left."""
+    session: AsyncSession, limits: Limits, *, after: Any, batch_size: int, now: dt.datetime
+) -> Batch:
+    """One batch of bundles cleaned, as `remove_from_jaksot`."""
     pending = or_(
         niput.c.personal_data_removed_at.is_(None),
         *(column.is_not(None) for column in _NIPPU_PERSONAL),
     )
     batch = (
         select(niput.c.id)
-        .where(niput_done(limits), pending)
+        .where(niput_done(limits), pending, *_after(niput.c.id, after))
         .order_by(niput.c.id)
         .limit(batch_size)
         .with_for_update()
@@ -130,4 +141,12 @@ async def remove_from_niput(
         .values(sahkoposti=None, puhelinnumero=None, personal_data_removed_at=now)
         .returning(niput.c.id)
     )
-    return len(result.all())
+    return _batch(result.scalars().all())
+
+
+def _after(column: ColumnElement[Any], after: Any) -> tuple[ColumnElement[bool], ...]:
+    return () if after is None else (column > after,)
+
+
+def _batch(ids: Sequence[Any]) -> Batch:
+    return Batch(len(ids), max(ids) if ids else None)

@@ -22,10 +22,16 @@ _successor = document_versions.alias("successor")
 
 
 async def remove_superseded_content(
-    session: AsyncSession, *, superseded_before: dt.datetime, batch_size: int, now: dt.datetime
-) -> int:
-    """One batch (at most `batch_size`) of versions whose successor was received before
-    `superseded_before` losing their content; 0 when none is left."""
+    session: AsyncSession,
+    *,
+    superseded_before: dt.datetime,
+    after_id: int,
+    batch_size: int,
+    now: dt.datetime,
+) -> list[int]:
+    """One batch of versions whose successor was received before `superseded_before`
+    losing their content: at most `batch_size`, ids above `after_id` (a run reads the
+    table once however many batches it takes). Their ids; none when nothing is left."""
     batch = (
         select(document_versions.c.id)
         .join(
@@ -37,6 +43,7 @@ async def remove_superseded_content(
             ),
         )
         .where(
+            document_versions.c.id > after_id,
             document_versions.c.document.is_not(None),
             _successor.c.received_at < superseded_before,
         )
@@ -51,4 +58,4 @@ async def remove_superseded_content(
         .values(document=null(), personal_data_removed_at=now)
         .returning(document_versions.c.id)
     )
-    return len(result.all())
+    return list(result.scalars().all())
