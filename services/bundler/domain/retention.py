@@ -18,6 +18,8 @@ from shared.domain.names import normalize_name
 from shared.events import JaksoPayload, OhjaajaPayload
 
 DEFAULT_RETENTION_DAYS = 30
+#: D1 and D2: the niputuspvm is at most this many days after `loppu`.
+MAX_DAYS_TO_NIPUTUSPVM = 31
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,12 @@ class Cutoff:
       `bundle_closed_before` (= date − retention).
     - A jakso never bundled, still `odottaa` or `ei_laheteta`: even the latest last
       answer day W2 allows it (niputuspvm + 59) is before date − retention, so no run
-      could send it any more (E13); or it ended before the system started (E2, no
-      niputuspvm); or it was removed from its HOKS or the HOKS deleted (E14) and has not
-      changed since before `unchanged_since` (midnight starting date − retention; a
-      later HOKS version bringing it back carries its instructor again).
+      could send it any more (E13). One stored without a niputuspvm (E1 before its
+      `loppu` passed, E2) is judged by its `loppu` (`loppu_before`).
+    - A jakso removed from its HOKS (E14) whose history has had no new row since
+      `unchanged_since` (midnight starting date − retention), and every jakso of a HOKS
+      deleted before then. A later HOKS version bringing one back carries its
+      instructor again.
     """
 
     date: dt.date
@@ -52,8 +56,12 @@ class Cutoff:
 
     @property
     def loppu_before(self) -> dt.date:
-        """E2: jaksot ending before the system started were never to be surveyed."""
-        return min(KAYTTOONOTTO, self.bundle_closed_before)
+        """For a jakso without a niputuspvm: its niputuspvm would come at most 31 days
+        after `loppu` (D1: the 16th or the 1st after; D2: the 1st after), so a `loppu`
+        before this day means a niputuspvm before `niputuspvm_before`. A jakso ending
+        before the system started (E2) was never to be surveyed: the retention after it."""
+        by_niputuspvm = self.niputuspvm_before - dt.timedelta(days=MAX_DAYS_TO_NIPUTUSPVM)
+        return max(by_niputuspvm, min(KAYTTOONOTTO, self.bundle_closed_before))
 
     @property
     def unchanged_since(self) -> dt.date:

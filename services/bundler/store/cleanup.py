@@ -22,11 +22,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Text, and_, cast, literal, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Text,
+    and_,
+    cast,
+    exists,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bundler.store.tables import hoksit, jaksot, niput
+from services.bundler.store.tables import hoksit, jakso_transitions, jaksot, niput
 from shared.clock import HELSINKI
 
 
@@ -62,9 +73,16 @@ def jaksot_done(limits: Limits) -> ColumnElement[bool]:
                 or_(
                     jaksot.c.poistettu,
                     jaksot.c.syy.in_(("jakso_poistettu", "hoks_poistettu")),
-                    jaksot.c.hoks_id.in_(select(hoksit.c.hoks_id).where(hoksit.c.deleted)),
                 ),
-                jaksot.c.updated_at < limits.unchanged_since_at,
+                ~exists().where(
+                    jakso_transitions.c.jakso_id == jaksot.c.id,
+                    jakso_transitions.c.at >= limits.unchanged_since_at,
+                ),
+            ),
+            jaksot.c.hoks_id.in_(
+                select(hoksit.c.hoks_id).where(
+                    hoksit.c.deleted, hoksit.c.updated_at < limits.unchanged_since_at
+                )
             ),
         ),
     )

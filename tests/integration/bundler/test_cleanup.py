@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 
 from services.bundler.app import create_service
 from services.bundler.settings import BundlerSettings
-from services.bundler.store.tables import jakso_transitions, jaksot, niput
+from services.bundler.store.tables import hoksit, jakso_transitions, jaksot, niput
 from services.bundler.usecases import Bundler
 from tests.integration.bundler.conftest import (
     TODAY,
@@ -135,11 +135,12 @@ def without(row: dict[str, Any], *names: str) -> dict[str, Any]:
 async def test_the_cleanup_removes_exactly_the_finished_instructors_data_once(
     cleaner: Running, own_channel: aio_pika.abc.AbstractChannel
 ) -> None:
-    sent, open_, late, waiting, deleted, early = (Student() for _ in range(6))
+    students = [Student() for _ in range(8)]
+    sent, open_, late, waiting, deleted, early, unfinished, ongoing = students
     await apply(
         cleaner,
         own_channel,
-        *(s.opiskeluoikeus() for s in (sent, open_, late, waiting, deleted, early)),
+        *(s.opiskeluoikeus() for s in students),
         sent.hoks(jakso("a")),
         open_.hoks(jakso("a")),
         # E13: niputuspvm 2024-10-16, its window could stay open until 2024-12-14 at most.
@@ -148,6 +149,9 @@ async def test_the_cleanup_removes_exactly_the_finished_instructors_data_once(
         deleted.hoks(jakso("a")),
         deleted.deleted(2),
         early.hoks(jakso("a", alku="2021-05-03", loppu="2021-05-31")),  # E2
+        unfinished.hoks(jakso("a", loppu=None)),  # E1, and the HOKS deleted
+        unfinished.deleted(2),
+        ongoing.hoks(jakso("a", loppu=None)),  # E1
     )
     assert (await states(cleaner, late.hoks_id))["a"][1] == "vastausaika_umpeutunut"
     assert (await states(cleaner, deleted.hoks_id))["a"][1] == "hoks_poistettu"
@@ -155,8 +159,8 @@ async def test_the_cleanup_removes_exactly_the_finished_instructors_data_once(
     open_nippu = await bundle(cleaner, open_.hoks_id, "a", voimassa="2025-05-14")
     async with cleaner.service.db.transaction() as session:  # deleted on TODAY
         await session.execute(
-            update(jaksot)
-            .where(jaksot.c.hoks_id == deleted.hoks_id)
+            update(hoksit)
+            .where(hoksit.c.hoks_id == unfinished.hoks_id)
             .values(updated_at=dt.datetime(2025, 3, 20, 12, tzinfo=dt.UTC))
         )
     jaksot_before = await rows(cleaner, jaksot)
@@ -165,15 +169,16 @@ async def test_the_cleanup_removes_exactly_the_finished_instructors_data_once(
     api_before = {s.hoks_id: await states(cleaner, s.hoks_id) for s in (sent, late, early)}
 
     # 2025-05-15: 30 days after 2025-04-14 have passed, not after 2025-05-14; late's
-    # 2024-12-14 + 30 long ago; waiting's latest window end 2025-05-14 + 30 not yet.
+    # 2024-12-14 + 30 long ago; waiting's latest window end 2025-05-14 + 30 not yet;
+    # deleted and unfinished went on 2025-03-20 (its history, the HOKS's deletion).
     run = await run_cleanup(cleaner, "2025-05-15")
-    assert (run["status"], run["counts"]) == ("done", {"niput": 1, "jaksot": 4})
+    assert (run["status"], run["counts"]) == ("done", {"niput": 1, "jaksot": 5})
 
     jaksot_after = await rows(cleaner, jaksot)
     niput_after = await rows(cleaner, niput)
     cleaned = {i for i, row in jaksot_after.items() if row["personal_data_removed_at"] is not None}
     by_hoks = {row["hoks_id"]: i for i, row in jaksot_after.items()}
-    assert cleaned == {by_hoks[s.hoks_id] for s in (sent, late, deleted, early)}
+    assert cleaned == {by_hoks[s.hoks_id] for s in (sent, late, deleted, early, unfinished)}
     for i, after in jaksot_after.items():
         before = jaksot_before[i]
         if i in cleaned:
@@ -217,7 +222,8 @@ async def test_the_cleanup_removes_exactly_the_finished_instructors_data_once(
         date=d("2025-06-14"), retention_days=30, batch_size=1
     )
     assert later == {"niput": 1, "jaksot": 2}
-    assert all(r["personal_data_removed_at"] for r in (await rows(cleaner, jaksot)).values())
+    still = [r["hoks_id"] for r in (await rows(cleaner, jaksot)).values() if r["ohjaaja_nimi"]]
+    assert still == [ongoing.hoks_id], "a jakso still going on keeps its instructor"
 
 
 async def personal(running: Running, hoks_id: int) -> tuple[Any, ...]:

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from services.bundler.domain.eligibility import JaksoState, Syy, Tila
 from services.bundler.domain.retention import Cutoff, keeps_removed, without_instructor
-from shared.domain.dates import last_answer_day
+from shared.domain.dates import (
+    DEFAULT_POLICIES,
+    POLICIES_WITH_2025_AMENDMENT,
+    last_answer_day,
+    niputuspvm,
+)
 from shared.events import JaksoPayload, OhjaajaPayload, TutkinnonOsaPayload
 
 d = dt.date.fromisoformat
@@ -22,10 +27,11 @@ d = dt.date.fromisoformat
     [
         # W2's example bundle: last answer day 2022-04-14; 30 days later is 2022-05-14,
         # the first run after that (2022-05-15) removes it.
-        ("2022-05-15", 30, "2022-04-15", "2022-02-15", "2021-07-01"),
-        ("2022-05-14", 30, "2022-04-14", "2022-02-14", "2021-07-01"),
+        ("2022-05-15", 30, "2022-04-15", "2022-02-15", "2022-01-15"),
+        ("2022-05-14", 30, "2022-04-14", "2022-02-14", "2022-01-14"),
+        # Soon after the start (1.7.2021) only E2's jaksot, ending before it.
         ("2021-07-20", 30, "2021-06-20", "2021-04-22", "2021-06-20"),
-        ("2025-01-01", 0, "2025-01-01", "2024-11-03", "2021-07-01"),
+        ("2025-01-01", 0, "2025-01-01", "2024-11-03", "2024-10-03"),
     ],
 )
 def test_cutoff_dates(
@@ -59,6 +65,23 @@ def test_a_never_bundled_jakso_goes_only_when_no_window_could_still_be_open(
     assert (niputuspvm < cutoff.niputuspvm_before) == (
         latest_last_day + dt.timedelta(days=days) < run
     )
+
+
+@given(
+    loppu=st.dates(d("2021-07-01"), d("2030-12-31")),
+    date=st.dates(d("2021-07-01"), d("2031-12-31")),
+    days=st.integers(0, 400),
+    amended=st.booleans(),
+)
+def test_a_jakso_without_niputuspvm_goes_by_loppu_only_when_its_niputuspvm_would_go(
+    loppu: dt.date, date: dt.date, days: int, amended: bool
+) -> None:
+    """E1 stored before `loppu` passed: its niputuspvm (D1, or D2 after the amendment)
+    would be before `niputuspvm_before` whenever `loppu` is before `loppu_before`."""
+    cutoff = Cutoff(date, days)
+    policies = POLICIES_WITH_2025_AMENDMENT if amended else DEFAULT_POLICIES
+    if loppu < cutoff.loppu_before:
+        assert niputuspvm(loppu, policies) < cutoff.niputuspvm_before
 
 
 E15 = JaksoState(Tila.ODOTTAA, Syy.ODOTTAA_NIPUTUSTA)
