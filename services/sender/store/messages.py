@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -211,7 +212,7 @@ async def reminder_recipients(session: AsyncSession, nippu_id: uuid.UUID) -> dic
             messages.c.recipient.is_not(None),
         )
         .order_by(messages.c.kanava, messages.c.resend_number.desc())
-        .distinct(messages.c.kanava)
+        .ext(distinct_on(messages.c.kanava))
     )
     return {row.kanava: row.recipient for row in rows}
 

@@ -244,7 +244,7 @@ def send_request(
     return SendRequested(
         nippu_id=nippu,
         tunniste=tunniste or f"perhosen_paivakoti_2025-03-16_{nippu.hex[:8]}",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         resend_number=resend_number,
         linkki=f"https://arvo.example/v/{nippu.hex[:12]}",
         niputuspvm=dt.date(2025, 3, 16),

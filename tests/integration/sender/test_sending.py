@@ -15,7 +15,6 @@ from services.sender.domain.texts import MessageKind
 from shared.domain.contacts import Channel
 from tests.fakes.smtp import FakeSmtp, ReceivedMail
 from tests.integration.sender.conftest import (
-    ADMIN_TOKEN,
     CALLBACK_TOKEN,
     OTHER_KOULUTUSTOIMIJA,
     SCOPED_TOKEN,
@@ -29,7 +28,7 @@ from tests.integration.sender.conftest import (
 )
 from tests.support.events import EventCapture
 from tests.support.polling import eventually
-from tests.support.services import Running
+from tests.support.services import ADMIN_TOKEN, Running
 
 PHONE = "040 123 4567"
 E164 = "+358401234567"
