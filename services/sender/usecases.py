@@ -37,6 +37,7 @@ from services.sender.domain.compose import (
 from services.sender.domain.delivery import (
     REPORTED,
     UNKNOWN_OUTCOME,
+    WENT_OUT,
     Backoff,
     Status,
     after_attempt,
@@ -273,10 +274,13 @@ class Sender:
     # --- Delivery (the worker) ------------------------------------------------------
 
     async def expire_stale(self) -> int:
-        """Messages left `sending` past their lease become unknown, reported failed."""
+        """Messages left `sending` past their lease become unknown (reported unconfirmed
+        sent): never sent again."""
         async with self.db.transaction() as session:
             refs = await expire_sending(session, UNKNOWN_OUTCOME)
             for ref in refs:
+                if ref.kind in (INITIAL, RESEND):
+                    await set_first_sent(session, ref.nippu_id, self.clock.today())
                 await self._report(session, ref, Status.UNKNOWN, UNKNOWN_OUTCOME)
         for ref in refs:
             log.warning("unknown outcome", extra={"message_key": ref.message_key})
@@ -318,7 +322,7 @@ class Sender:
                     "claim lost; result dropped", extra={"message_key": claimed.message_key}
                 )
                 return None
-            if verdict.status is Status.SENT and claimed.kind in (INITIAL, RESEND):
+            if verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND):
                 await set_first_sent(session, claimed.nippu_id, self.clock.today())
             if verdict.status is not Status.RECORDED:
                 await self._report(session, ref, verdict.status, verdict.detail)

@@ -26,18 +26,24 @@ class Status(StrEnum):
     BOUNCED = "bounced"
 
 
-#: The `tila` a status is reported with in `send.status`; an unknown outcome is a failure
-#: to the bundler (its reason says the message may have arrived).
+#: The `tila` a status is reported with in `send.status`. An unknown outcome is reported
+#: `sent` with a reason saying it is unconfirmed: the message was handed over and in
+#: practice arrived (docs/decisions.md), and the reminder (S3) follows it as any sent one,
+#: so a message that did not arrive after all still gets its reminder.
 REPORTED: dict[Status, str] = {
     Status.RECORDED: "accepted",
     Status.SENT: "sent",
     Status.FAILED: "failed",
-    Status.UNKNOWN: "failed",
+    Status.UNKNOWN: "sent",
     Status.DELIVERED: "delivered",
     Status.BOUNCED: "bounced",
 }
 
-UNKNOWN_OUTCOME = "outcome unknown: the message was being handed over; not sent again"
+UNKNOWN_OUTCOME = "unconfirmed: the message was being handed over; not sent again"
+
+#: Statuses of a message that went out (or, unknown, most likely did): they count as the
+#: bundle's first send and carry its reminder.
+WENT_OUT = frozenset({Status.SENT, Status.UNKNOWN, Status.DELIVERED})
 
 
 @dataclass(frozen=True)

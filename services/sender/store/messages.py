@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sender.domain.delivery import Status, Verdict
+from services.sender.domain.delivery import WENT_OUT, Status, Verdict
 from services.sender.store.tables import message_history, messages, niput
 
 
@@ -208,7 +208,7 @@ async def reminder_recipients(session: AsyncSession, nippu_id: uuid.UUID) -> dic
         .where(
             messages.c.nippu_id == nippu_id,
             messages.c.kind.in_(("initial", "resend")),
-            messages.c.status.in_((Status.SENT, Status.DELIVERED)),
+            messages.c.status.in_(WENT_OUT),
             messages.c.recipient.is_not(None),
         )
         .order_by(messages.c.kanava, messages.c.resend_number.desc())
