@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.bundler.api.jaksot import router as jaksot_router
+from services.bundler.jobs.cleanup import personal_data_cleanup
 from services.bundler.jobs.niputus import niputus_jobs
 from services.bundler.messaging.state import state_handlers
 from services.bundler.settings import BundlerSettings
@@ -19,9 +20,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_service(settings: BundlerSettings | None = None) -> Service:
+    settings = settings or BundlerSettings()
     service = Service(
         "bundler",
-        settings or BundlerSettings(),
+        settings,
         schema=SCHEMA,
         outbox=outbox,
         migrations=MIGRATIONS,
@@ -30,7 +32,13 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
     service.routers.append(jaksot_router)
     service.add_event_consumer(BUNDLER_EVENTS, state_handlers(bundler))
     niputus = service.provide(Niputus.of(service, bundler))
-    service.add_jobs(runs, [*niputus_jobs(niputus)])
+    service.add_jobs(
+        runs,
+        [
+            *niputus_jobs(niputus),
+            personal_data_cleanup(bundler, retention_days=settings.personal_data_retention_days),
+        ],
+    )
     return service
 
 
