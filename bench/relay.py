@@ -115,6 +115,7 @@ async def through_relay(database_url: str, amqp_url: str, count: int) -> float:
         prefetch=settings.consumer_prefetch,
         max_attempts=settings.consumer_max_attempts,
         retry_delays_ms=settings.retry_delays_ms,
+        batch_size=settings.consumer_batch_size,
     )
     await consumer.start()
     started = time.perf_counter()
