@@ -186,6 +186,8 @@ class Consumer:
         """Apply what has arrived, a batch at a time, until cancelled by `stop()`."""
         while True:
             batch = [await self._arrived.get()]
+            # Let deliveries already read from the socket (a task each) reach the buffer.
+            await asyncio.sleep(0)
             while len(batch) < self.batch_size and not self._arrived.empty():
                 batch.append(self._arrived.get_nowait())
             try:
