@@ -62,6 +62,7 @@ from services.sender.store.messages import (
     insert_message,
     mark_sending,
     messages_of,
+    release_claims,
     reminder_candidates,
     reminder_recipients,
     remove_personal_data,
@@ -294,6 +295,11 @@ class Sender:
                 limit=limit,
                 lease_seconds=self.settings.delivery_lease_seconds,
             )
+
+    async def release(self, claimed: Sequence[Claimed]) -> None:
+        """Give back claims whose attempts never started (a stopping worker)."""
+        async with self.db.transaction() as session:
+            await release_claims(session, [(c.id, c.claim_id) for c in claimed])
 
     async def deliver(self, claimed: Claimed) -> Status | None:
         """One attempt at a claimed message, its verdict recorded and reported; None when

@@ -328,6 +328,20 @@ async def claim_due(
     ]
 
 
+async def release_claims(session: AsyncSession, claims: list[tuple[int, uuid.UUID]]) -> None:
+    """Unclaim messages whose attempt never started, if the claims are still these."""
+    for message_id, claim_id in claims:
+        await session.execute(
+            update(messages)
+            .where(
+                messages.c.id == message_id,
+                messages.c.claim_id == claim_id,
+                messages.c.status == Status.RECORDED,
+            )
+            .values(claim_id=None, claimed_until=None, updated_at=func.now())
+        )
+
+
 async def mark_sending(session: AsyncSession, message_id: int, claim_id: uuid.UUID) -> bool:
     """Open the unknown-outcome window; False when the claim is no longer this worker's."""
     row = (
