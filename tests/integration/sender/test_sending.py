@@ -313,3 +313,33 @@ async def test_personal_data_cleanup_keeps_statuses(
     body = (await messages_api(sender, request.nippu_id)).json()
     assert [(m["recipient"], m["status"]) for m in body] == [(None, "sent"), (None, "sent")]
     assert all(m["personal_data_removed_at"] and len(m["history"]) == 2 for m in body)
+
+
+async def test_no_answer_after_the_handover_is_never_sent_again(
+    sender: Running,
+    channel: aio_pika.abc.AbstractChannel,
+    smtp_server: FakeSmtp,
+    events: EventCapture,
+) -> None:
+    """The unknown-outcome window: the server took the data but its answer came after
+    SMTP_TIMEOUT_SECONDS (2 s here). At most once: no second attempt, reported as an
+    unconfirmed send."""
+    address = unique_address()
+    smtp_server.stall_next(3.0)
+    request = send_request(email=address)
+    await publish(channel, request)
+
+    await settled(sender, request.nippu_id, 1)
+    [message] = (await messages_api(sender, request.nippu_id)).json()
+    assert message["status"] == "unknown"
+    assert message["attempts"] == 1
+    assert [h["status"] for h in message["history"]] == ["recorded", "unknown"]
+    [reported] = await events.wait_for(
+        lambda e: (
+            e["type"] == "send.status"
+            and e["payload"]["nippu_id"] == str(request.nippu_id)
+            and e["payload"]["tila"] == "sent"
+        )
+    )
+    assert reported["payload"]["reason"].startswith("unconfirmed:")
+    assert len(mails_to(smtp_server, address)) == 1, "taken once, never offered again"
