@@ -83,6 +83,12 @@ log = logging.getLogger(__name__)
 INITIAL, RESEND, REMINDER = "initial", "resend", "reminder"
 
 
+#: A bundle the adapter could not tell about is asked again each day, until its last
+#: answer day is this far behind: then no decision can matter any more (its window
+#: closed, and P1 is about to remove its addresses).
+STOP_ASKING_AFTER = dt.timedelta(days=30)
+
+
 class NotFound(Exception):
     """Unknown, or another koulutustoimija's (HTTP 404 either way)."""
 
@@ -391,7 +397,11 @@ class Sender:
             ("checked", "reminded", "messages", "vastattu", "window_closed", "unreachable"), 0
         )
         async with self.db.transaction() as session:
-            candidates = await reminder_candidates(session, day - REMINDER_AFTER)
+            candidates = await reminder_candidates(
+                session,
+                first_sent_by=day - REMINDER_AFTER,
+                window_closed_since=day - STOP_ASKING_AFTER,
+            )
         for nippu in candidates:
             counts["checked"] += 1
             try:
