@@ -188,7 +188,7 @@ def sender_settings(
         "arvo_adapter_url": survey_root,
         "arvo_adapter_token": SecretStr(READER_TOKEN),
         "delivery_poll_seconds": 0.1,
-        "delivery_retry_seconds": 60.0,
+        "delivery_retry_seconds": 300.0,
         "delivery_retry_first_wait_seconds": 0.1,
         "delivery_retry_max_wait_seconds": 0.5,
         "delivery_lease_seconds": 10.0,
