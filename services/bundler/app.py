@@ -7,6 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.bundler.api.jaksot import router as jaksot_router
+from services.bundler.api.niput import router as niput_router
+from services.bundler.api.reports import router as reports_router
+from services.bundler.messaging.flow import flow_handlers
 from services.bundler.messaging.state import state_handlers
 from services.bundler.settings import BundlerSettings
 from services.bundler.store.tables import SCHEMA, outbox
@@ -26,8 +29,9 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
         migrations=MIGRATIONS,
     )
     bundler = service.provide(Bundler.of(service))
-    service.routers.append(jaksot_router)
-    service.add_event_consumer(BUNDLER_EVENTS, state_handlers(bundler))
+    flow = service.provide(bundler.flow)
+    service.routers.extend([jaksot_router, niput_router, reports_router])
+    service.add_event_consumer(BUNDLER_EVENTS, {**state_handlers(bundler), **flow_handlers(flow)})
     return service
 
 
