@@ -129,13 +129,14 @@ class MessageTila(StrEnum):
 
 #: A message's statuses in the order they can happen: a report of lower rank arriving
 #: after one of higher rank is history, not news (`failed` and `bounced` are final;
-#: a bounce comes after the message was sent).
+#: a bounce comes after the message was sent, and names the failure more exactly than
+#: `failed`). No two ranks tie, so the result never depends on the order of reports.
 MESSAGE_RANK = {
     MessageTila.ACCEPTED: 0,
     MessageTila.SENT: 1,
     MessageTila.DELIVERED: 2,
     MessageTila.FAILED: 3,
-    MessageTila.BOUNCED: 3,
+    MessageTila.BOUNCED: 4,
 }
 
 
@@ -144,7 +145,7 @@ def latest_message_states(reports: Iterable[tuple[str, str]]) -> dict[str, Messa
     latest: dict[str, MessageTila] = {}
     for key, raw in reports:
         tila = MessageTila(raw)
-        if key not in latest or MESSAGE_RANK[tila] >= MESSAGE_RANK[latest[key]]:
+        if key not in latest or MESSAGE_RANK[tila] > MESSAGE_RANK[latest[key]]:
             latest[key] = tila
     return latest
 
