@@ -474,7 +474,7 @@ class Flow:
         nippu = await flow_store.lock_nippu(session, payload.nippu_id)
         if nippu is None:
             raise UnknownNippu(f"nippu {payload.nippu_id} is not known")
-        if nippu.linkki is not None or nippu.tila in _LINKED_OR_LATER:
+        if nippu.linkki is not None or nippu.tila in _LINKED_WITHOUT_LINK:
             log.info("nippu already linked", extra={"nippu_id": str(nippu.id)})
             return
         await flow_store.set_tunnukset(session, {j.jakso_id: j.tunnus for j in payload.jaksot})
@@ -683,7 +683,7 @@ class Flow:
                     from_tila=j.tila,
                     from_syy=j.syy,
                     to_tila=later.tila.value,
-                    to_syy=(later.syy or Syy(j.syy)).value,
+                    to_syy=j.syy if later.syy is None else later.syy.value,
                     rule=rule,
                     changed=("nippu.tila",),
                     cause=cause.event_type,
@@ -813,7 +813,7 @@ class Flow:
     async def _recompute_kesto(
         self, session: AsyncSession, *, oppija_oid: str, kaudet: set[Rahoituskausi]
     ) -> None:
-        if not kaudet:
+        if not kaudet or not await flow_store.has_bundled_jaksot(session, oppija_oid):
             return
         rows = await flow_store.oppijan_jaksot(session, oppija_oid)
         bundled = [
@@ -1012,7 +1012,15 @@ class Flow:
         ]
 
 
-_LINKED_OR_LATER = frozenset(t.value for t in flow.NippuTila) - {flow.NippuTila.NIPUTETTU.value}
+#: A bundle in one of these states has had its `nippu.linked` (those with a link are
+#: recognised by it): the TEP run forms bundles `odottaa_lahetysta` (or `niputettu`).
+_LINKED_WITHOUT_LINK = frozenset(
+    {
+        flow.NippuTila.ARVO_EI_KYSELYA.value,
+        flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_LAHETYSTA.value,
+        flow.NippuTila.PERUTTU.value,
+    }
+)
 
 
 def _validity(payload: NippuLinked) -> dict[str, object]:

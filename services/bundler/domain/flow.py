@@ -34,7 +34,8 @@ class NippuTila(StrEnum):
     bundler's own before and besides them."""
 
     NIPUTETTU = "niputettu"
-    """Formed by a run; waiting for its link."""
+    """Formed by a run; waiting for its link (the run may also form it
+    `odottaa_lahetysta`: a bundle is linked once it has a link or a linked outcome)."""
     ODOTTAA_LAHETYSTA = "odottaa_lahetysta"
     LAHETETTY = "lahetetty"
     LAHETYS_EPAONNISTUNUT = "lahetys_epaonnistunut"

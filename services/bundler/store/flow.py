@@ -253,6 +253,16 @@ class OppijanJaksoRow:
     tila: str
 
 
+async def has_bundled_jaksot(session: AsyncSession, oppija_oid: str) -> bool:
+    """Whether any jakso of the oppija is in a bundle (K4 has anything to recompute)."""
+    found = await session.scalar(
+        select(jaksot.c.id)
+        .where(jaksot.c.oppija_oid == oppija_oid, jaksot.c.nippu_id.is_not(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def oppijan_jaksot(session: AsyncSession, oppija_oid: str) -> list[OppijanJaksoRow]:
     """Every live jakso of an oppija (not removed, its HOKS not deleted): K1 splits each
     day between them."""

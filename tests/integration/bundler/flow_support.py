@@ -25,7 +25,7 @@ async def form_nippu(
     niputuspvm: str = "2025-03-16",
     koulutustoimija: str = KOULUTUSTOIMIJA,
     kesto: int | None = None,
-    tila: str = "niputettu",
+    tila: str = "odottaa_lahetysta",
 ) -> uuid.UUID:
     """A TEP bundle of these jaksot as the run of its niputuspvm forms it (N1, W1, W2):
     the jaksot `niputettu` with their bundle."""

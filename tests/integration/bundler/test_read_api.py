@@ -113,7 +113,11 @@ async def test_bundles_are_listed_for_their_provider_only(
         "voimassa_loppupvm",
         "lahetykset",
     }, "api.md's fields"
-    assert (shown["jaksot"], shown["tila"], shown["ytunnus"]) == (own_ids, "niputettu", "1234567-8")
+    assert (shown["jaksot"], shown["tila"], shown["ytunnus"]) == (
+        own_ids,
+        "odottaa_lahetysta",
+        "1234567-8",
+    )
     assert (await get(bundler, f"/api/v1/niput/{theirs}", SCOPED_TOKEN)).status_code == 404
     assert (await get(bundler, f"/api/v1/niput/{own}", SCOPED_TOKEN)).status_code == 200
     response = await get(bundler, "/api/v1/niput", SCOPED_TOKEN, koulutustoimija=other)
