@@ -807,7 +807,10 @@ class Flow:
                 JaksoCancelled.TYPE,
                 JaksoCancelled(jakso_id=row_id, nippu_id=nippu_id),
             )
-        kaudet = {rahoituskausi(c.jakso.loppu) for _, c, _ in recorded if c.jakso.loppu}
+        # The kausi of a changed jakso's end date, before and after the change.
+        loput = [c.jakso.loppu for _, c, _ in recorded]
+        loput += [s.jakso.loppu for _, _, s in recorded if s is not None]
+        kaudet = {rahoituskausi(loppu) for loppu in loput if loppu is not None}
         await self._recompute_kesto(session, oppija_oid=oppija_oid, kaudet=kaudet)
 
     async def _recompute_kesto(

@@ -466,6 +466,41 @@ async def test_a_bundled_jakso_removed_before_sending_is_cancelled(
     assert (shown["a"][0], shown["b"][0]) == ("lahetetty", "ei_laheteta")
 
 
+async def test_a_deleted_hoks_cancels_its_unsent_bundled_jaksot(
+    bundler: Running, channel: AbstractChannel, events: EventCapture
+) -> None:
+    """E14 `hoks_poistettu` after bundling: each bundled jakso's code is cancelled."""
+    student, ids, nippu_id, _ = await bundled(bundler, channel, jakso("a"), jakso("b"))
+    await apply(bundler, channel, student.deleted(version=2))
+    cancelled = await events.wait_for(of_nippu("jakso.cancelled", nippu_id), count=2)
+    assert sorted(c["payload"]["jakso_id"] for c in cancelled) == sorted(ids)
+    assert {s[:2] for s in (await states(bundler, student.hoks_id)).values()} == {
+        ("ei_laheteta", "hoks_poistettu")
+    }
+
+
+async def test_a_change_of_a_jakso_of_another_rahoituskausi_sends_no_kesto(
+    bundler: Running, channel: AbstractChannel, events: EventCapture
+) -> None:
+    """K4 within one rahoituskausi (docs/decisions.md): `a` (2.6.–20.6.2025, kausi
+    2024-2025) shares days with `b` (kausi 2025-2026) across the boundary; `b` moving
+    changes a's K1 shares (14 → 16) but `b` belongs to another rahoituskausi, so nothing
+    is sent; a change of `a`'s own kausi would be (the test above)."""
+    a = jakso("a", alku="2025-06-02", loppu="2025-06-20")
+    b = jakso("b", alku="2025-06-10", loppu="2025-08-29")
+    assert round_half_up(8 + Fraction(11, 2)) == 14
+    student, ids, nippu_id, tunniste = await bundled(bundler, channel, a, kesto=14)
+    await apply(
+        bundler,
+        channel,
+        student.hoks(a, b, version=2),
+        student.hoks(a, jakso("b", alku="2025-06-15", loppu="2025-08-29"), version=3),
+        linked(nippu_id, tunniste, ids),
+    )
+    await events.wait_for(of_nippu("send.requested", nippu_id))
+    await no_more(events, "jakso.kesto_changed", nippu_id, 0)
+
+
 async def test_a_sent_jakso_removed_later_is_not_cancelled(
     bundler: Running, channel: AbstractChannel, events: EventCapture
 ) -> None:
