@@ -377,7 +377,8 @@ def _transition(
 
 
 class UnknownNippu(Exception):
-    """An event about a bundle this bundler never formed: it can never be applied."""
+    """An event about a bundle this bundler never formed, or one that contradicts itself
+    (`linked` without a link): it can never be applied."""
 
 
 @dataclass(frozen=True)
@@ -486,8 +487,10 @@ class Flow:
             tila = flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_LAHETYSTA
         elif not live:
             tila = flow.NippuTila.PERUTTU
+        elif payload.linkki is None:
+            raise UnknownNippu(f"nippu.linked of {nippu.id} is `linked` without a link")
         else:
-            await self._link(session, nippu, payload, live, cause)
+            await self._link(session, nippu, payload.linkki, payload, live, cause)
             return
         await flow_store.update_nippu(
             session, nippu.id, tila=tila.value, linkki=payload.linkki, **_validity(payload)
@@ -498,6 +501,7 @@ class Flow:
         self,
         session: AsyncSession,
         nippu: flow_store.NippuRow,
+        linkki: str,
         payload: NippuLinked,
         live: Sequence[flow_store.NippuJakso],
         cause: FlowCause,
@@ -509,15 +513,13 @@ class Flow:
             session,
             nippu.id,
             tila=decision.tila.value,
-            linkki=payload.linkki,
+            linkki=linkki,
             voimassa_loppupvm=voimassa,
             sahkoposti=contacts.sahkoposti,
             puhelinnumero=contacts.puhelinnumero,
             sahkoposti_tila=None if contacts.email_issue is None else str(contacts.email_issue),
             puhelin_tila=None if contacts.phone_issue is None else str(contacts.phone_issue),
         )
-        if payload.linkki is None:
-            raise ValueError(f"nippu.linked of {nippu.id} is `linked` without a link")
         if not decision.send:
             await self._jaksot_follow(session, live, decision.tila, cause)
             await add_event(
@@ -541,7 +543,7 @@ class Flow:
                 tunniste=nippu.tunniste,
                 kind="initial",
                 resend_number=0,
-                linkki=payload.linkki,
+                linkki=linkki,
                 niputuspvm=nippu.niputuspvm,
                 voimassa_loppupvm=voimassa,
                 koulutustoimija_oid=nippu.koulutustoimija_oid,
