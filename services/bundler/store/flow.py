@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.store.tables import (
@@ -583,25 +583,19 @@ async def response_counts(
     answered_tila: str,
 ) -> list[ResponseCounts]:
     """Per koulutustoimija: bundles (and their jaksot) sent and answered, by the
-    bundles' niputuspvm in [alku, loppu]."""
-    members = (
-        select(jaksot.c.nippu_id, func.count().label("n"))
-        .where(jaksot.c.nippu_id.is_not(None))
-        .group_by(jaksot.c.nippu_id)
-        .subquery()
-    )
+    bundles' niputuspvm in [alku, loppu]. One pass over the selected bundles and their
+    jaksot (`jaksot.nippu_id` is indexed), never over every jakso."""
     sent = niput.c.tila.in_(sent_tilat)
     answered = niput.c.tila == answered_tila
-    n = func.coalesce(members.c.n, 0)
     query = (
         select(
             niput.c.koulutustoimija_oid,
-            func.count().filter(sent).label("niput_sent"),
-            func.count().filter(answered).label("niput_answered"),
-            func.coalesce(func.sum(case((sent, n), else_=0)), 0).label("jaksot_sent"),
-            func.coalesce(func.sum(case((answered, n), else_=0)), 0).label("jaksot_answered"),
+            func.count(niput.c.id.distinct()).filter(sent).label("niput_sent"),
+            func.count(niput.c.id.distinct()).filter(answered).label("niput_answered"),
+            func.count(jaksot.c.id).filter(sent).label("jaksot_sent"),
+            func.count(jaksot.c.id).filter(answered).label("jaksot_answered"),
         )
-        .select_from(niput.outerjoin(members, members.c.nippu_id == niput.c.id))
+        .select_from(niput.outerjoin(jaksot, jaksot.c.nippu_id == niput.c.id))
         .where(_visible(niput.c.koulutustoimija_oid, koulutustoimijat))
         .group_by(niput.c.koulutustoimija_oid)
         .order_by(niput.c.koulutustoimija_oid)
