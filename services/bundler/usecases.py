@@ -28,7 +28,9 @@ from services.bundler.domain.eligibility import JaksoState, LoppuMuutos, Syy, Ti
 from services.bundler.domain.jakso import Hoks, Jakso, JaksoId, Opiskeluoikeus
 from services.bundler.domain.kesto import OppijanJakso
 from services.bundler.domain.kesto import kesto as kesto_of
+from services.bundler.domain.retention import Cutoff, keeps_removed, without_instructor
 from services.bundler.store import flow as flow_store
+from services.bundler.store.cleanup import Limits, remove_from_jaksot, remove_from_niput
 from services.bundler.store.state import (
     JaksoRecord,
     JaksoView,
@@ -236,6 +238,12 @@ class Bundler:
         ]
         stored = {s.jakso.id: s for s, _ in loaded}
         rows = {s.jakso.id: row for s, row in loaded}
+        removed = _still_removed(rows, stored, new_payloads)
+        if new_payloads is not None and removed:
+            new_payloads = {
+                jakso_id: without_instructor(p) if jakso_id in removed else p
+                for jakso_id, p in new_payloads.items()
+            }
         if new_payloads is None:
             current: Sequence[Jakso] = [s.jakso for s in stored.values()]
         else:
@@ -259,7 +267,7 @@ class Bundler:
             row = rows.get(jakso_id)
             payload = (new_payloads or {}).get(jakso_id) or (row.payload if row else None)
             assert payload is not None  # every judged jakso is new or stored
-            record = _record(context, payload, change)
+            record = _record(context, payload, change, jakso_id in removed)
             if row is None:
                 row_id = await insert_jakso(session, record, tunniste=jakso_id.tunniste)
             else:
@@ -279,6 +287,35 @@ class Bundler:
         await self.flow.after_judge(
             session, oppija_oid=hoks.oppija_oid, changes=applied, cause=cause
         )
+
+    # --- Personal data (P1) -----------------------------------------------------------
+
+    async def remove_personal_data(
+        self, *, date: dt.date, retention_days: int, batch_size: int = 1000
+    ) -> dict[str, int]:
+        """P1: instructors' names, e-mails and phones out of the bundles and jaksot whose
+        purpose ended more than `retention_days` before `date` (`retention.Cutoff`).
+        Batches of their own transactions; a second run finds nothing to do."""
+        cutoff = Cutoff(date, retention_days)
+        limits = Limits(
+            bundle_closed_before=cutoff.bundle_closed_before,
+            niputuspvm_before=cutoff.niputuspvm_before,
+            loppu_before=cutoff.loppu_before,
+            unchanged_since=cutoff.unchanged_since,
+        )
+        counts: dict[str, int] = {}
+        for name, remove in (("niput", remove_from_niput), ("jaksot", remove_from_jaksot)):
+            counts[name], after = 0, None
+            while True:
+                async with self.db.transaction() as session:
+                    batch = await remove(
+                        session, limits, after=after, batch_size=batch_size, now=self.clock.now()
+                    )
+                if batch.cleaned == 0:
+                    break
+                counts[name] += batch.cleaned
+                after = batch.last_id
+        return counts
 
     # --- Reads ------------------------------------------------------------------------
 
@@ -333,7 +370,28 @@ def _stored(hoks_id: int, row: StoredJaksoRow) -> StoredJakso:
     )
 
 
-def _record(context: _HoksContext, payload: JaksoPayload, change: JaksoChange) -> JaksoRecord:
+def _still_removed(
+    rows: Mapping[JaksoId, StoredJaksoRow],
+    stored: Mapping[JaksoId, StoredJakso],
+    new_payloads: Mapping[JaksoId, JaksoPayload] | None,
+) -> set[JaksoId]:
+    """The jaksot whose instructor data P1 removed and that stay without it (a new HOKS
+    version brings it back only when `loppu` moved for a jakso not bundled)."""
+    kept: set[JaksoId] = set()
+    for jakso_id, row in rows.items():
+        if not row.personal_data_removed:
+            continue
+        new = (new_payloads or {}).get(jakso_id)
+        if new is None or keeps_removed(
+            stored[jakso_id].state, stored_loppu=row.payload.loppu, new_loppu=new.loppu
+        ):
+            kept.add(jakso_id)
+    return kept
+
+
+def _record(
+    context: _HoksContext, payload: JaksoPayload, change: JaksoChange, personal_data_removed: bool
+) -> JaksoRecord:
     hoks = context.hoks
     return JaksoRecord(
         hoks_id=hoks.hoks_id,
@@ -349,6 +407,7 @@ def _record(context: _HoksContext, payload: JaksoPayload, change: JaksoChange) -
         rule=change.rule,
         niputuspvm=change.niputuspvm,
         poistettu=change.jakso.poistettu,
+        personal_data_removed=personal_data_removed,
     )
 
 
