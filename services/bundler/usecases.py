@@ -1095,7 +1095,7 @@ def _validity(payload: NippuLinked) -> dict[str, object]:
 
 def _oppilaitokset(members: Sequence[flow_store.NippuJakso]) -> list[str]:
     """S5 names the providers' oppilaitokset of the bundle's jaksot."""
-    return sorted({j.oppilaitos_oid for j in members if j.oppilaitos_oid})
+    return sorted({j.oppilaitos for j in members if j.oppilaitos})
 
 
 def _scope(client: ApiClient) -> frozenset[str] | None:

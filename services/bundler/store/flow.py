@@ -105,7 +105,8 @@ class NippuJakso:
     rule: str | None
     sahkoposti: str | None
     puhelinnumero: str | None
-    oppilaitos_oid: str | None
+    oppilaitos: str | None
+    """The oppilaitos' name (S5), or its OID when the study right named none."""
 
 
 async def jaksot_of_nippu(session: AsyncSession, nippu_id: uuid.UUID) -> list[NippuJakso]:
@@ -118,7 +119,10 @@ async def jaksot_of_nippu(session: AsyncSession, nippu_id: uuid.UUID) -> list[Ni
             jaksot.c.rule,
             jaksot.c.ohjaaja_sahkoposti,
             jaksot.c.ohjaaja_puhelinnumero,
-            opiskeluoikeudet.c.data["oppilaitos_oid"].as_string().label("oppilaitos_oid"),
+            func.coalesce(
+                opiskeluoikeudet.c.data["oppilaitos_nimi"].as_string(),
+                opiskeluoikeudet.c.data["oppilaitos_oid"].as_string(),
+            ).label("oppilaitos"),
         )
         .select_from(
             jaksot.outerjoin(
@@ -137,7 +141,7 @@ async def jaksot_of_nippu(session: AsyncSession, nippu_id: uuid.UUID) -> list[Ni
             rule=r.rule,
             sahkoposti=r.ohjaaja_sahkoposti,
             puhelinnumero=r.ohjaaja_puhelinnumero,
-            oppilaitos_oid=r.oppilaitos_oid,
+            oppilaitos=r.oppilaitos,
         )
         for r in rows
     ]

@@ -45,11 +45,15 @@ OTHER = "1.2.246.562.10.99999999999"
 
 
 async def bundled(
-    bundler: Running, channel: AbstractChannel, *jaksot: Any, kesto: int | None = None
+    bundler: Running,
+    channel: AbstractChannel,
+    *jaksot: Any,
+    kesto: int | None = None,
+    **opiskeluoikeus: Any,
 ) -> tuple[Student, list[int], uuid.UUID, str]:
     """A student whose jaksot are eligible (E15) and formed into one bundle."""
     student = Student()
-    await apply(bundler, channel, student.opiskeluoikeus(), student.hoks(*jaksot))
+    await apply(bundler, channel, student.opiskeluoikeus(**opiskeluoikeus), student.hoks(*jaksot))
     ids = [await jakso_id(bundler, student.hoks_id, j.yksiloiva_tunniste) for j in jaksot]
     nippu_id = await form_nippu(bundler, ids, kesto=kesto)
     return student, ids, nippu_id, await tunniste_of(bundler, nippu_id)
@@ -92,6 +96,7 @@ async def test_a_linked_bundle_is_sent_by_email_and_sms(
             },
         ),
         jakso("b", ohjaaja={"nimi": "Olli", "sahkoposti": "olli@perhonen.fi"}),
+        oppilaitos_nimi="Keuda",
     )
     await apply(bundler, channel, linked(nippu_id, tunniste, ids))
 
@@ -104,7 +109,7 @@ async def test_a_linked_bundle_is_sent_by_email_and_sms(
     )
     assert payload["linkki"] == f"{LINK}{tunniste}"
     assert (payload["niputuspvm"], payload["voimassa_loppupvm"]) == ("2025-03-16", "2025-04-14")
-    assert payload["oppilaitokset"] == ["1.2.246.562.10.52251087186"]
+    assert payload["oppilaitokset"] == ["Keuda"], "S5 names the oppilaitos"
     shown = await nippu(bundler, nippu_id)
     assert (shown["tila"], shown["linkki"], shown["jaksot"]) == (
         "odottaa_lahetysta",
