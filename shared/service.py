@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -50,6 +50,15 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
 T = TypeVar("T")
 ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class Worker(Protocol):
+    """A service's own background loop (e.g. the arvo_adapter's calls to Arvo): started
+    with the consumers, stopped after them."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Service:
@@ -94,6 +103,7 @@ class Service:
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
+        self.workers: list[Worker] = []
         # The service's domain exceptions and the HTTP problem each maps to.
         self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
         self._provided: dict[type[Any], Any] = {}
@@ -190,12 +200,15 @@ class Service:
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         if self.settings.outbox_relay_enabled:
             self.relay.start()
+        for worker in self.workers:
+            worker.start()
         if self.scheduler is not None and self.settings.scheduler_enabled:
             self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
         await asyncio.gather(*(c.stop() for c in self.consumers), return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.runs is not None:

@@ -1,0 +1,58 @@
+"""A bundle link's status, read through to Arvo (api.md, "arvo_adapter"): the sender asks
+before a reminder (S3). A caller waits, so Arvo gets `ARVO_STATUS_TIMEOUT_SECONDS`; when
+it does not answer (or the circuit is open) the answer is a clear 503, never a guess."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
+
+from services.arvo_adapter.arvo import ArvoError, ArvoNotFound
+from services.arvo_adapter.usecases import ArvoAdapter, NotVisible
+from shared.auth import ApiClient, require_scope
+from shared.errors import ApiError, error_responses
+from shared.service import provided
+
+router = APIRouter(prefix="/api/v1", tags=["links"])
+Reader = Annotated[ApiClient, Depends(require_scope("palaute:read"))]
+AdapterDep = Annotated[ArvoAdapter, provided(ArvoAdapter)]
+Tunniste = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,200}$")]
+
+
+class LinkStatusOut(BaseModel):
+    """Arvo's `GET status/{tunniste}`: answered yet, and the last answer day."""
+
+    vastattu: bool
+    voimassa_loppupvm: dt.date
+
+
+@router.get(
+    "/links/{tunniste}/status",
+    response_model=LinkStatusOut,
+    responses=error_responses(
+        401,
+        403,
+        404,
+        422,
+        503,
+        descriptions={
+            404: "Arvo knows no such link, or it is another koulutustoimija's",
+            503: "Arvo did not answer in time (or is unavailable): retry later",
+        },
+    ),
+)
+async def link_status(tunniste: Tunniste, client: Reader, adapter: AdapterDep) -> LinkStatusOut:
+    try:
+        status = await adapter.link_status(tunniste, client=client)
+    except (ArvoNotFound, NotVisible) as exc:
+        raise ApiError(404, "no such link") from exc
+    except ArvoError as exc:
+        raise ApiError(
+            503,
+            f"Arvo did not answer the status request ({type(exc).__name__}); retry later",
+            headers={"Retry-After": "30"},
+        ) from exc
+    return LinkStatusOut(vastattu=status.vastattu, voimassa_loppupvm=status.voimassa_loppupvm)
