@@ -254,10 +254,12 @@ class ArvoAdapter:
                 await self._guarded(lock, tpk_niput, key.id, self._link_tpk(lock, key.id))
                 return True
             async with lock.transaction() as session:
-                nippu = await store.get_nippu(session, key.id)
-            if nippu is not None and nippu.state == "pending":
-                await self._guarded(lock, niput, key.id, self._link_nippu(lock, nippu))
-            await self._work_changes(lock, key.id)
+                bundle = await store.load_bundle(session, key.id, CREATE_LINK)
+            ok = True
+            if bundle.nippu is not None and bundle.nippu.state == "pending":
+                ok = await self._guarded(lock, niput, key.id, self._link_nippu(lock, bundle))
+            if bundle.changes and ok:
+                await self._work_changes(lock, bundle.changes)
             return True
 
     async def _guarded(self, lock: store.Locked, table: Table, key: Any, step: Any) -> bool:
@@ -347,16 +349,14 @@ class ArvoAdapter:
 
     # --- a TEP bundle: codes, then the link ------------------------------------------------
 
-    async def _link_nippu(self, lock: store.Locked, row: Any) -> None:
-        nippu = NippuReady.model_validate(row.payload)
+    async def _link_nippu(self, lock: store.Locked, bundle: store.BundleWork) -> None:
+        assert bundle.nippu is not None
+        nippu = NippuReady.model_validate(bundle.nippu.payload)
         passed = window_passed(self.clock.today(), nippu.voimassa_loppupvm)
-        async with lock.transaction() as session:
-            jaksot = await store.jaksot_of(session, nippu.nippu_id)
+        jaksot = bundle.jaksot
         for jakso in jaksot:
             if jakso.state == "pending" and not jakso.cancelled:
                 await self._create_code(lock, nippu, jakso, ei_kuulu=passed)
-        async with lock.transaction() as session:
-            jaksot = await store.jaksot_of(session, nippu.nippu_id)
         views = [JaksoView(j.jakso_id, j.state, j.cancelled, j.tunnus) for j in jaksot]
         # The window is judged again now: it may have closed while Arvo was away.
         passed = window_passed(self.clock.today(), nippu.voimassa_loppupvm)
@@ -370,7 +370,9 @@ class ArvoAdapter:
         voimassa = None
         call_id: int | None = None
         if result == "linked":
-            call_id, created = await self._create_link(lock, nippu, live)
+            call_id, created = await self._create_link(
+                lock, nippu, live, bundle.link_calls_in_doubt
+            )
             linkki, voimassa = created.nippulinkki, created.voimassa_loppupvm
         async with lock.transaction() as session:
             if call_id is not None:
@@ -404,7 +406,7 @@ class ArvoAdapter:
         metrics.OUTCOMES.labels("nippu", result).inc()
 
     async def _create_code(
-        self, lock: store.Locked, nippu: NippuReady, jakso: Any, *, ei_kuulu: bool
+        self, lock: store.Locked, nippu: NippuReady, jakso: store.JaksoRecord, *, ei_kuulu: bool
     ) -> None:
         """One attempt at a jakso's code, written down before it is sent."""
         self._refuse_if_open(CREATE_CODE)
@@ -428,6 +430,7 @@ class ArvoAdapter:
             async with lock.transaction() as session:
                 await store.close_call(session, call_id, "answered")
                 await store.update_jakso(session, nippu.nippu_id, jakso.jakso_id, state="no_survey")
+            jakso.state = "no_survey"
             return
         except BaseException as exc:
             await self._close_failed_call(lock, call_id, CREATE_CODE, exc)
@@ -442,26 +445,31 @@ class ArvoAdapter:
                 tunnus=created.tunnus,
                 ei_kuulu=ei_kuulu,
             )
+        jakso.state, jakso.tunnus, jakso.ei_kuulu = "created", created.tunnus, ei_kuulu
 
-    async def _mark_not_sent(self, lock: store.Locked, nippu_id: uuid.UUID, jakso: Any) -> None:
+    async def _mark_not_sent(
+        self, lock: store.Locked, nippu_id: uuid.UUID, jakso: store.JaksoRecord
+    ) -> None:
         """A code made before the window closed, for a bundle that will not be sent now."""
         patch = VastaajatunnusPatch(
             metatiedot=Metatiedot(ei_kuulu_lahetettavien_perusjoukkoon=True)
         )
+        assert jakso.tunnus is not None
         await self.arvo.patch_vastaajatunnus(jakso.tunnus, patch)
         async with lock.transaction() as session:
             await store.update_jakso(session, nippu_id, jakso.jakso_id, ei_kuulu=True)
+        jakso.ei_kuulu = True
 
     async def _create_link(
-        self, lock: store.Locked, nippu: NippuReady, live: Sequence[Any]
+        self,
+        lock: store.Locked,
+        nippu: NippuReady,
+        live: Sequence[store.JaksoRecord],
+        doubts: list[int],
     ) -> tuple[int, Any]:
         """The bundle's link under its own tunniste, after any attempt in doubt has been
         undone. Returns the open intent (closed with the result) and Arvo's answer."""
         self._refuse_if_open(CREATE_LINK)
-        async with lock.transaction() as session:
-            doubts = await store.calls_in_doubt(
-                session, subject=nippu.nippu_id, endpoint=CREATE_LINK
-            )
         if doubts:
             existed = await self.arvo.delete_nippu(nippu.tunniste)
             if existed:
@@ -543,11 +551,9 @@ class ArvoAdapter:
 
     # --- changes of a bundle after it was recorded ------------------------------------------
 
-    async def _work_changes(self, lock: store.Locked, nippu_id: uuid.UUID) -> None:
+    async def _work_changes(self, lock: store.Locked, pending: Sequence[Any]) -> None:
         """In the order they came; one that must wait holds back those after it, so a
         later status never overtakes an earlier one."""
-        async with lock.transaction() as session:
-            pending = await store.pending_changes(session, nippu_id)
         for change in pending:
             ok = await self._guarded(lock, changes, change.id, self._apply_change(lock, change))
             if not ok:

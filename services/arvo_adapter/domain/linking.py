@@ -42,7 +42,7 @@ class JaksoView:
     """A jakso of a bundle as the link step sees it."""
 
     jakso_id: int
-    state: JaksoState
+    state: str  # JaksoState
     cancelled: bool
     tunnus: str | None
 

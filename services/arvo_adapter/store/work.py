@@ -226,6 +226,55 @@ async def jaksot_of(session: AsyncSession, nippu_id: uuid.UUID) -> list[Rowish]:
     return list(rows)
 
 
+@dataclass
+class JaksoRecord:
+    """A jakso's row, kept current in memory while its bundle is worked on."""
+
+    jakso_id: int
+    request_id: uuid.UUID
+    data: dict[str, Any]
+    kesto: int
+    state: str
+    tunnus: str | None
+    ei_kuulu: bool
+    cancelled: bool
+    code_deleted_at: dt.datetime | None
+
+
+@dataclass
+class BundleWork:
+    """Everything a worker needs of a bundle, read in one transaction."""
+
+    nippu: Rowish | None
+    jaksot: list[JaksoRecord]
+    changes: list[Rowish]
+    link_calls_in_doubt: list[int]
+
+
+async def load_bundle(session: AsyncSession, nippu_id: uuid.UUID, link_endpoint: str) -> BundleWork:
+    nippu = await get_nippu(session, nippu_id)
+    jaksot = [
+        JaksoRecord(
+            jakso_id=r.jakso_id,
+            request_id=r.request_id,
+            data=r.data,
+            kesto=r.kesto,
+            state=r.state,
+            tunnus=r.tunnus,
+            ei_kuulu=r.ei_kuulu,
+            cancelled=r.cancelled,
+            code_deleted_at=r.code_deleted_at,
+        )
+        for r in await jaksot_of(session, nippu_id)
+    ]
+    doubts = (
+        await calls_in_doubt(session, subject=nippu_id, endpoint=link_endpoint)
+        if nippu is not None and nippu.state == "pending"
+        else []
+    )
+    return BundleWork(nippu, jaksot, await pending_changes(session, nippu_id), doubts)
+
+
 async def get_jakso(session: AsyncSession, nippu_id: uuid.UUID, jakso_id: int) -> Rowish | None:
     rows = await session.execute(
         select(jakso_tunnukset).where(
