@@ -241,8 +241,16 @@ class ArvoAdapter:
     async def refresh_backlog(self) -> None:
         async with self.db.transaction() as session:
             counts = await store.backlog(session)
+            doubts = await store.count_in_doubt(session)
         for kind, count in counts.items():
             metrics.BACKLOG.labels(kind).set(count)
+        for endpoint in (CREATE_CODE, CREATE_TPK):
+            metrics.POSSIBLE_ORPHANS.labels(endpoint).set(doubts.get(endpoint, 0))
+
+    async def calls_in_doubt(self, *, limit: int) -> list[Any]:
+        """For operators: what Arvo's staff need to find codes we could not (request_id)."""
+        async with self.db.transaction() as session:
+            return await store.calls_left_in_doubt(session, limit=limit)
 
     async def work(self, key: store.WorkKey) -> bool:
         """Do what is due for one bundle (the bundle, then its changes in order) or one

@@ -5,9 +5,10 @@ it does not answer (or the circuit is open) the answer is a clear 503, never a g
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from services.arvo_adapter.arvo import ArvoError, ArvoNotFound
@@ -56,3 +57,34 @@ async def link_status(tunniste: Tunniste, client: Reader, adapter: AdapterDep) -
             headers={"Retry-After": "30"},
         ) from exc
     return LinkStatusOut(vastattu=status.vastattu, voimassa_loppupvm=status.voimassa_loppupvm)
+
+
+Admin = Annotated[ApiClient, Depends(require_scope("admin"))]
+
+
+class CallInDoubtOut(BaseModel):
+    """A creating call whose effect is unknown (its answer was lost, or the adapter died
+    before writing it down). `create_nippu`: reconciled by the bundle's next attempt;
+    `create_vastaajatunnus`, `create_tyopaikkakysely_tunnus`: Arvo may hold a code or
+    link made by it that the contract cannot find; Arvo's staff can, by `request_id`."""
+
+    endpoint: str
+    request_id: uuid.UUID
+    subject: uuid.UUID
+    jakso_id: int | None
+    state: str
+    created_at: dt.datetime
+
+
+@router.get(
+    "/calls/in-doubt",
+    response_model=list[CallInDoubtOut],
+    responses=error_responses(401, 403),
+)
+async def calls_in_doubt(
+    _: Admin,
+    adapter: AdapterDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[CallInDoubtOut]:
+    rows = await adapter.calls_in_doubt(limit=limit)
+    return [CallInDoubtOut.model_validate(r, from_attributes=True) for r in rows]

@@ -45,3 +45,9 @@ BACKLOG = Gauge(
 OUTCOMES = Counter(
     "arvo_bundle_outcomes_total", "Bundles finished, by outcome", ["kind", "outcome"]
 )
+POSSIBLE_ORPHANS = Gauge(
+    "arvo_possible_orphans",
+    "Creating calls still in doubt that the contract cannot reconcile (codes, TPK links)",
+    ["endpoint"],
+    multiprocess_mode="livemax",
+)

@@ -456,6 +456,24 @@ async def request_ids_in_doubt(session: AsyncSession, endpoint: str) -> dict[uui
     return {request_id: int(count) for request_id, count in rows}
 
 
+async def calls_left_in_doubt(session: AsyncSession, *, limit: int) -> list[Rowish]:
+    """Creating calls whose effect is unknown, newest first: for links the next attempt
+    reconciles them; for codes and TPK links they are possible orphans in Arvo."""
+    rows = await session.execute(
+        select(calls).where(calls.c.state.in_(IN_DOUBT)).order_by(calls.c.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+async def count_in_doubt(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(calls.c.endpoint, func.count())
+        .where(calls.c.state.in_(IN_DOUBT))
+        .group_by(calls.c.endpoint)
+    )
+    return {endpoint: int(count) for endpoint, count in rows}
+
+
 async def mark_vastattu_reported(session: AsyncSession, tunniste: str) -> Rowish | None:
     """Once per bundle: the row, when this is the first answer seen for it."""
     rows = await session.execute(

@@ -26,7 +26,7 @@ from tests.integration.arvo_adapter.conftest import (
 )
 from tests.integration.arvo_adapter.exactly_once import check_exactly_once
 from tests.support.polling import eventually
-from tests.support.services import Running
+from tests.support.services import ADMIN_TOKEN, Running
 
 BUNDLES = int(os.environ.get("ARVO_TEST_BUNDLES", "200"))
 DOWN_SECONDS = float(os.environ.get("ARVO_TEST_DOWN_SECONDS", "3"))
@@ -53,6 +53,18 @@ async def test_with_arvo_failing_timing_out_and_losing_answers_each_bundle_has_o
 
     checked = await check_exactly_once(adapter.service.db, fake_arvo.state, sent)
     print(f"\n{checked}; {elapsed:.1f} s")
+    exposed = (await adapter.client.get("/metrics")).text
+    assert "arvo_duplicates_reconciled_total" in exposed
+    assert "arvo_calls_in_doubt_total" in exposed
+    in_doubt = await adapter.client.get(
+        "/api/v1/calls/in-doubt", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert in_doubt.status_code == 200
+    listed = {c["request_id"] for c in in_doubt.json()}
+    orphan_requests = {
+        c.request_id for c in fake_arvo.state.codes.values() if not c.deleted and c.nippu is None
+    }
+    assert orphan_requests <= listed
     faults = [r.fault for r in fake_arvo.state.log if r.fault]
     assert faults.count("lose") and faults.count("timeout") and faults.count("fail")
     # The faults did hit link requests, and their links were reconciled, not doubled.
