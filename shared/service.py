@@ -53,8 +53,9 @@ ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
 
 
 class Worker(Protocol):
-    """A service's own background loop (e.g. the arvo_adapter's calls to Arvo): started
-    with the consumers, stopped after them."""
+    """A background loop of a service (e.g. the sender's delivery): started after the
+    broker connection is being sought, stopped before the relay so its last commits'
+    events still leave."""
 
     def start(self) -> None: ...
 
@@ -200,19 +201,19 @@ class Service:
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         if self.settings.outbox_relay_enabled:
             self.relay.start()
-        for worker in self.workers:
-            worker.start()
         if self.scheduler is not None and self.settings.scheduler_enabled:
             self.scheduler.start()
+        for worker in self.workers:
+            worker.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
         await asyncio.gather(*(c.stop() for c in self.consumers), return_exceptions=True)
-        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.runs is not None:
             await self.runs.stop()
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -149,6 +149,9 @@ class StoredJaksoRow:
     rule: str | None
     niputuspvm: dt.date | None
     poistettu: bool
+    personal_data_removed: bool = False
+    """P1 removed the instructor's data: `payload.ohjaaja` holds only the normalised
+    name (N4), which is what bundles, J4 and E12 read, and no e-mail or phone."""
 
 
 async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaksoRow]:
@@ -160,6 +163,8 @@ async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaks
             jaksot.c.ohjaaja_nimi,
             jaksot.c.ohjaaja_sahkoposti,
             jaksot.c.ohjaaja_puhelinnumero,
+            jaksot.c.ohjaaja_normalisoitu,
+            jaksot.c.personal_data_removed_at,
             jaksot.c.tila,
             jaksot.c.syy,
             jaksot.c.rule,
@@ -176,10 +181,14 @@ async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaks
             payload=JaksoPayload.model_validate(
                 {
                     **row.data,
-                    "ohjaaja": OhjaajaPayload(
-                        nimi=row.ohjaaja_nimi,
-                        sahkoposti=row.ohjaaja_sahkoposti,
-                        puhelinnumero=row.ohjaaja_puhelinnumero,
+                    "ohjaaja": (
+                        OhjaajaPayload(nimi=row.ohjaaja_normalisoitu)
+                        if row.personal_data_removed_at is not None
+                        else OhjaajaPayload(
+                            nimi=row.ohjaaja_nimi,
+                            sahkoposti=row.ohjaaja_sahkoposti,
+                            puhelinnumero=row.ohjaaja_puhelinnumero,
+                        )
                     ),
                 }
             ),
@@ -188,6 +197,7 @@ async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaks
             rule=row.rule,
             niputuspvm=row.niputuspvm,
             poistettu=row.poistettu,
+            personal_data_removed=row.personal_data_removed_at is not None,
         )
         for row in rows
     ]
@@ -211,11 +221,27 @@ class JaksoRecord:
     rule: str | None
     niputuspvm: dt.date | None
     poistettu: bool
+    personal_data_removed: bool = False
+    """P1 removed the instructor's data and it stays removed: the row keeps no name,
+    e-mail or phone (else they are stored, and a former removal is undone)."""
 
 
 def _jakso_values(record: JaksoRecord) -> dict[str, Any]:
     payload = record.payload
     ohjaaja = payload.ohjaaja or OhjaajaPayload()
+    if record.personal_data_removed:
+        personal: dict[str, Any] = {
+            "ohjaaja_nimi": None,
+            "ohjaaja_sahkoposti": None,
+            "ohjaaja_puhelinnumero": None,
+        }
+    else:
+        personal = {
+            "ohjaaja_nimi": ohjaaja.nimi,
+            "ohjaaja_sahkoposti": ohjaaja.sahkoposti,
+            "ohjaaja_puhelinnumero": ohjaaja.puhelinnumero,
+            "personal_data_removed_at": None,
+        }
     return {
         "hoks_version": record.hoks_version,
         "oppija_oid": record.oppija_oid,
@@ -229,9 +255,7 @@ def _jakso_values(record: JaksoRecord) -> dict[str, Any]:
         "tyopaikan_nimi": payload.tyopaikan_nimi,
         "tyopaikan_ytunnus": payload.tyopaikan_ytunnus,
         "tyopaikka_normalisoitu": record.tyopaikka_normalisoitu,
-        "ohjaaja_nimi": ohjaaja.nimi,
-        "ohjaaja_sahkoposti": ohjaaja.sahkoposti,
-        "ohjaaja_puhelinnumero": ohjaaja.puhelinnumero,
+        **personal,
         "ohjaaja_normalisoitu": record.ohjaaja_normalisoitu,
         "data": payload.model_dump(mode="json", exclude={"ohjaaja"}),
         "tila": record.tila,

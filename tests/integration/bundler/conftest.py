@@ -43,7 +43,13 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.topology import declare_exchanges
 from tests.support.infra import Infra
 from tests.support.polling import eventually
-from tests.support.services import READER_TOKEN, UPSTREAM_TOKEN, Running, run_in_process
+from tests.support.services import (
+    ADMIN_TOKEN,
+    READER_TOKEN,
+    UPSTREAM_TOKEN,
+    Running,
+    run_in_process,
+)
 
 d = dt.date.fromisoformat
 
@@ -59,12 +65,14 @@ _ids = itertools.count(random.randint(10**6, 10**9) * 1000)
 
 @pytest.fixture(scope="session")
 def api_clients_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dev reader (every provider), a reader of one koulutustoimija, and a writer."""
+    """The dev reader (every provider), a reader of one koulutustoimija, a writer, and an
+    admin (dated runs)."""
     path = tmp_path_factory.mktemp("bundler") / "clients.json"
     clients = [
         ("reader", READER_TOKEN, ["palaute:read"], ["*"]),
         ("scoped-reader", SCOPED_TOKEN, ["palaute:read"], [KOULUTUSTOIMIJA]),
         ("upstream", UPSTREAM_TOKEN, ["hoks:write"], ["*"]),
+        ("admin", ADMIN_TOKEN, ["admin"], ["*"]),
     ]
     path.write_text(
         json.dumps(
