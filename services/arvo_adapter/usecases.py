@@ -105,6 +105,9 @@ log = logging.getLogger(__name__)
 CREATE_CODE = "create_vastaajatunnus"
 CREATE_LINK = "create_nippu"
 CREATE_TPK = "create_tyopaikkakysely_tunnus"
+# A Retry-After is honoured up to a day (agreed hours can close a night and a weekend
+# day at most before someone should look).
+MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 
 class Invalid(Exception):
@@ -247,6 +250,12 @@ class ArvoAdapter:
         for endpoint in (CREATE_CODE, CREATE_TPK):
             metrics.POSSIBLE_ORPHANS.labels(endpoint).set(doubts.get(endpoint, 0))
 
+    async def retry_now(self, key: uuid.UUID) -> int:
+        """An operator's "try it now" for a bundle or TPK bundle waiting for Arvo (e.g.
+        after Arvo's agreed hours changed): its waiting rows become due; how many."""
+        async with self.db.transaction() as session:
+            return await store.due_now(session, key)
+
     async def calls_in_doubt(self, *, limit: int) -> list[Any]:
         """For operators: what Arvo's staff need to find codes we could not (request_id)."""
         async with self.db.transaction() as session:
@@ -305,6 +314,9 @@ class ArvoAdapter:
                     maximum=self.settings.arvo_work_backoff_max_seconds,
                     rng=self._rng,
                 )
+                if isinstance(exc, ArvoUnavailable) and exc.retry_after:
+                    # Arvo said when (e.g. outside its agreed hours for link requests).
+                    delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER_SECONDS))
             await store.postpone(
                 session,
                 table,

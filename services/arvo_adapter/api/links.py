@@ -88,3 +88,22 @@ async def calls_in_doubt(
 ) -> list[CallInDoubtOut]:
     rows = await adapter.calls_in_doubt(limit=limit)
     return [CallInDoubtOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+class RetriedOut(BaseModel):
+    rows: int
+
+
+@router.post(
+    "/work/{id}/retry",
+    response_model=RetriedOut,
+    status_code=202,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def retry_work(id: uuid.UUID, _: Admin, adapter: AdapterDep) -> RetriedOut:
+    """Make a bundle's (`nippu_id`) or TPK bundle's (`tpk_nippu_id`) waiting work due now;
+    404 when it has none waiting."""
+    rows = await adapter.retry_now(id)
+    if rows == 0:
+        raise ApiError(404, "no work waiting for that id")
+    return RetriedOut(rows=rows)

@@ -156,6 +156,23 @@ async def due_work(
     return keys
 
 
+async def due_now(session: AsyncSession, key: uuid.UUID) -> int:
+    """Bring a bundle's (or TPK bundle's) waiting work forward; how many rows."""
+    count = 0
+    for table, column in (
+        (niput, niput.c.nippu_id),
+        (changes, changes.c.nippu_id),
+        (tpk_niput, tpk_niput.c.tpk_nippu_id),
+    ):
+        result = await session.execute(
+            update(table)
+            .where(column == key, table.c.state == "pending")
+            .values(next_attempt_at=func.now(), updated_at=func.now())
+        )
+        count += result.rowcount  # type: ignore[attr-defined]
+    return count
+
+
 async def backlog(session: AsyncSession) -> dict[str, int]:
     """Rows waiting for Arvo, for the backlog gauge."""
     counts: dict[str, int] = {}

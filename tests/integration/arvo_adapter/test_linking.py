@@ -22,6 +22,7 @@ from tests.integration.arvo_adapter.conftest import (
     FakeArvo,
     nippu_ready,
     publish,
+    stored_niput,
     use_cases,
     wait_done,
 )
@@ -298,3 +299,46 @@ async def test_link_status_is_503_when_arvo_does_not_answer(
     await fake_arvo.post("maintenance", {"on": False})
     await fake_arvo.post("latency", {"seconds": 0})
     use_cases(adapter).arvo.breaker.record_success()
+
+
+async def test_a_link_whose_answer_was_lost_is_deleted_and_made_again(
+    adapter: Running,
+    fake_arvo: FakeArvo,
+    channel: aio_pika.abc.AbstractChannel,
+    events: EventCapture,
+) -> None:
+    """Deterministic: the codes are made, the link request is refused (outside agreed
+    hours), then made by Arvo with its answer lost (504); the next attempt deletes that
+    link (nobody saw it) and makes the bundle's one link."""
+    await fake_arvo.post("hours", {"start": "06:00", "end": "22:00", "now": "05:59"})
+    nippu = nippu_ready(jaksot=2)
+    await publish(channel, nippu)
+
+    async def link_requests() -> list[dict[str, Any]]:
+        return [r for r in await fake_arvo.requests() if r["path"].endswith("/nippu")]
+
+    async def row() -> Any:
+        return (await stored_niput(adapter, [nippu.nippu_id])).get(nippu.nippu_id)
+
+    refused = await eventually(
+        row, lambda r: r is not None and r.last_error is not None, what="link refused"
+    )
+    assert len(await link_requests()) == 1
+    assert refused.state == "pending" and "ArvoUnavailable" in refused.last_error
+    # Retry-After (60 s until 06:00) is honoured, not the quick backoff of these tests.
+    assert (refused.next_attempt_at - refused.updated_at).total_seconds() >= 55
+
+    await fake_arvo.post("hours", {"start": None})
+    await fake_arvo.post("faults", {"lose": 1.0, "lose_as": "504"})
+    await use_cases(adapter).retry_now(nippu.nippu_id)
+    await eventually(link_requests, lambda found: len(found) == 2, what="link made, answer lost")
+    await fake_arvo.post("faults", {})
+    (event,) = await events.wait_for(
+        lambda e: e["type"] == "nippu.linked" and e["payload"]["nippu_id"] == str(nippu.nippu_id)
+    )
+    assert [b.tunniste for b in fake_arvo.state.deleted_bundles] == [nippu.tunniste]
+    live = fake_arvo.state.bundles[nippu.tunniste]
+    assert event["payload"]["linkki"] == live.nippulinkki
+    assert sorted(live.tunnukset) == sorted(j["tunnus"] for j in event["payload"]["jaksot"])
+    counts = fake_arvo.state.counts()
+    assert counts["bundles_live"] == 1 and counts["codes_live"] == 2
