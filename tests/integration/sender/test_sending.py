@@ -15,6 +15,8 @@ import httpx
 from services.sender.domain.compose import MailIdentity, MessageKey, message_id
 from services.sender.domain.texts import MessageKind
 from shared.domain.contacts import Channel
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import declare_exchanges
 from tests.fakes.smtp import FakeSmtp, ReceivedMail
 from tests.integration.sender.conftest import (
     CALLBACK_TOKEN,
@@ -351,3 +353,30 @@ async def test_no_answer_after_the_handover_is_never_sent_again(
     )
     assert reported["payload"]["reason"].startswith("unconfirmed:")
     assert len(mails_to(smtp_server, address)) == 1, "taken once, never offered again"
+
+
+async def test_an_invalid_request_goes_to_the_dlq_naming_fields_not_addresses(
+    sender: Running, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    payload = send_request(email=unique_address("salainen"), phone=PHONE).model_dump(mode="json")
+    payload["kind"] = "muistutus"  # not a kind the bundler sends
+    envelope = Envelope(type="send.requested", correlation_id="test-invalid", payload=payload)
+    events, _ = await declare_exchanges(channel)
+    await events.publish(
+        aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.message_id)),
+        routing_key="send.requested",
+    )
+    queue = await channel.get_queue("sender.events.dlq")
+
+    async def take() -> aio_pika.abc.AbstractIncomingMessage | None:
+        while (message := await queue.get(fail=False)) is not None:
+            await message.ack()
+            if message.message_id == str(envelope.message_id):
+                return message
+        return None
+
+    message = await eventually(take, lambda m: m is not None, what="message in the DLQ")
+    assert message is not None
+    error = str((message.headers or {})["x-error"])
+    assert "kind" in error
+    assert "salainen" not in error and "4567" not in error and "muistutus" not in error
