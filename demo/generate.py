@@ -263,7 +263,8 @@ def generate(
     return Dataset(
         seed=seed,
         start=start,
-        days=182,
+        # The half-year, and a fortnight for the last bundles' answers and reminders.
+        days=196,
         providers=made_providers,
         students=tuple(made_students),
         upserts=tuple(upserts),
