@@ -318,10 +318,13 @@ class Driver:
         return mails.json(), sms.json()
 
     async def answer_links(self, day: dt.date) -> int:
-        """The fake respondents: each link (TEP bundle or TPK) answered by its seeded
-        delay after the day it was first seen, or never."""
+        """The fake respondents: each link (TEP bundle or TPK) of the data set's providers
+        answered by its seeded delay after the day it was first seen, or never."""
         state = await self.arvo_state()
-        links = [b["tunniste"] for b in state["bundles"]] + [t["tunnus"] for t in state["tpk"]]
+        ours = {provider.oid for provider in self.dataset.providers}
+        links = [
+            b["tunniste"] for b in state["bundles"] if b["data"].get("koulutustoimija_oid") in ours
+        ] + [t["tunnus"] for t in state["tpk"] if t["data"].get("koulutustoimija_oid") in ours]
         answered = 0
         for tunniste in links:
             seen = self.first_seen.setdefault(tunniste, day)
@@ -391,10 +394,17 @@ class Driver:
         except httpx.HTTPStatusError as exc:
             snapshot.missing.append(f"bundler jaksot: {exc.response.status_code}")
         state = await self.arvo_state()
+        ours = {provider.oid for provider in self.dataset.providers}
         snapshot.linked = sum(
-            1 for code in state["codes"] if code.get("nippu") and not code["deleted"]
+            1
+            for code in state["codes"]
+            if code.get("nippu")
+            and not code["deleted"]
+            and code["data"].get("koulutustoimija_oid") in ours
         )
-        snapshot.tpk_links = len(state["tpk"])
+        snapshot.tpk_links = sum(
+            1 for link in state["tpk"] if link["data"].get("koulutustoimija_oid") in ours
+        )
         mails, sms = await self.messages()
         count_messages(snapshot, mails, sms)
         return snapshot
