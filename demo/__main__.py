@@ -19,7 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from demo.driver import Driver, Endpoints, Snapshot
 from demo.generate import generate
-from demo.report import cases_table, html_report, reasons_table, step_table, terminal_bars
+from demo.report import (
+    cases_table,
+    html_report,
+    reasons_table,
+    rows_table,
+    step_table,
+    terminal_bars,
+)
 from shared.settings import REPO_ROOT
 
 
@@ -95,6 +102,9 @@ async def main(argv: list[str] | None = None) -> int:
             snapshots = await driver.run(on_day=on_day, on_snapshot=on_snapshot)
         final = snapshots[-1]
         console.print(reasons_table(final))
+        rates = await driver.response_rates()
+        if rates:
+            console.print(rows_table("response rates (GET /api/v1/reports/response-rates)", rates))
         console.print(f"[bold]The flow on {final.day.isoformat()}[/bold]")
         for line in terminal_bars(final):
             console.print(line)
@@ -105,7 +115,7 @@ async def main(argv: list[str] | None = None) -> int:
             console.print(f"[yellow]note:[/yellow] {note}")
         args.report.parent.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
-        args.report.write_text(html_report(dataset, snapshots, notes, now), encoding="utf-8")
+        args.report.write_text(html_report(dataset, snapshots, notes, now, rates), encoding="utf-8")
         console.print(f"report: {args.report}")
     return 0
 

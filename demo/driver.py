@@ -27,13 +27,16 @@ import httpx
 from demo.generate import Dataset, Upsert
 
 ADMIN_TOKEN = "dev-admin-token"
-# Job names by api.md, with the spelling some code uses as a second guess.
-JOBS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "tep-niputus": ("bundler", ("tep-niputus", "tep_niputus")),
-    "tpk-niputus": ("bundler", ("tpk-niputus", "tpk_niputus")),
-    "personal-data-cleanup": ("bundler", ("personal-data-cleanup", "personal_data_cleanup")),
-    "reminders": ("sender", ("reminders",)),
-}
+# The dated jobs (api.md), by service, each with the spelling some code uses as a second
+# guess; a job a service does not know is "not available yet".
+JOBS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("bundler", "tep-niputus", ("tep-niputus", "tep_niputus")),
+    ("bundler", "tpk-niputus", ("tpk-niputus", "tpk_niputus")),
+    ("sender", "reminders", ("reminders",)),
+    ("bundler", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
+    ("sender", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
+    ("ingest", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
+)
 SENT_STATES = {"lahetetty", "vastattu", "vastausaika_loppunut"}
 BUNDLED_STATES = {"niputettu", *SENT_STATES}
 # States a jakso reaches only after passing E1–E14 (C3 and Arvo's 404 come later).
@@ -255,13 +258,23 @@ class Driver:
 
     # --- runs ------------------------------------------------------------------------
 
-    async def run_job(self, job: str, day: dt.date) -> dict[str, int] | None:
-        """Run `job` for `day` and wait for it; None when the job is not available."""
-        service, names = JOBS[job]
+    async def run_due_jobs(self, day: dt.date) -> bool:
+        """Every job due on `day`, in the scheduler's order; True when one did something."""
+        busy = False
+        for service, job, _ in JOBS:
+            if job_due(job, day):
+                counts = await self.run_job(service, job, day)
+                busy = busy or bool(counts and any(counts.values()))
+        return busy
+
+    async def run_job(self, service: str, job: str, day: dt.date) -> dict[str, int] | None:
+        """Run `job` of `service` for `day` and wait for it; None when not available."""
+        key = f"{service} {job}"
         base = self.endpoints.services()[service]
-        if job not in self.job_names:
-            self.job_names[job] = await self._find_job_name(job, base, names, day)
-        name = self.job_names[job]
+        if key not in self.job_names:
+            names = next(n for s, j, n in JOBS if (s, j) == (service, job))
+            self.job_names[key] = await self._find_job_name(key, base, names, day)
+        name = self.job_names[key]
         if name is None:
             return None
         answer = await self.client.post(
@@ -272,16 +285,16 @@ class Driver:
         deadline = asyncio.get_running_loop().time() + 120
         while run["status"] not in ("done", "failed"):
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{job} {day} still {run['status']} after 120 s")
+                raise TimeoutError(f"{key} {day} still {run['status']} after 120 s")
             await asyncio.sleep(0.1)
             polled = await self.client.get(f"{base}/api/v1/runs/{run['run_id']}", headers=self.auth)
             polled.raise_for_status()
             run = polled.json()
         if run["status"] == "failed":
-            self.note(f"failed-{job}-{day}", f"{job} {day} failed: {run.get('error')}")
+            self.note(f"failed-{key}-{day}", f"{key} {day} failed: {run.get('error')}")
             return {}
         counts: dict[str, int] = run.get("counts") or {}
-        self.run_counts.setdefault(job, Counter()).update(counts)
+        self.run_counts.setdefault(key, Counter()).update(counts)
         return counts
 
     async def _find_job_name(
@@ -292,14 +305,15 @@ class Driver:
         answer = await self.client.post(
             f"{base}/api/v1/runs", json={"job": "?", "date": day.isoformat()}, headers=self.auth
         )
+        service = job.split()[0]
         if answer.status_code == 404:
-            self.note(f"runs-{base}", f"{base}: no runs API (not available yet)")
+            self.note(f"runs-{service}", f"{service}: no runs API (not available yet)")
             return None
         text = answer.text
         for name in names:
             if name in text:
                 return name
-        self.note(f"job-{job}", f"job {job}: not available yet")
+        self.note(f"job-{job}", f"{job}: not available yet")
         return None
 
     # --- the fakes -------------------------------------------------------------------
@@ -409,6 +423,29 @@ class Driver:
         count_messages(snapshot, mails, sms)
         return snapshot
 
+    async def response_rates(self) -> list[dict[str, Any]]:
+        """Each provider's `GET /api/v1/reports/response-rates` over the half-year, as rows
+        (whatever shape the report has: a list of rows, or one object)."""
+        rows: list[dict[str, Any]] = []
+        for provider in self.dataset.providers:
+            answer = await self.client.get(
+                f"{self.endpoints.bundler}/api/v1/reports/response-rates",
+                params={
+                    "koulutustoimija": provider.oid,
+                    "alku": self.dataset.start.isoformat(),
+                    "loppu": self.dataset.end.isoformat(),
+                },
+                headers={**self.auth, "Accept": "application/json"},
+            )
+            if answer.status_code == 404 and not rows:
+                self.note("response-rates", "response-rates report: not available yet")
+                return []
+            answer.raise_for_status()
+            body = answer.json()
+            for row in body if isinstance(body, list) else [body]:
+                rows.append({"koulutustoimija": provider.nimi, **row})
+        return rows
+
     # --- the half-year ---------------------------------------------------------------
 
     async def run(
@@ -425,10 +462,7 @@ class Driver:
             if upserts:
                 await self.send(upserts)
                 await self.settle()
-            for job in JOBS:
-                if job_due(job, day):
-                    counts = await self.run_job(job, day)
-                    busy = busy or bool(counts and any(counts.values()))
+            busy = await self.run_due_jobs(day) or busy
             busy = (await self.answer_links(day)) > 0 or busy
             if busy:
                 await self.settle()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from rich import box
 from rich.table import Table
@@ -76,6 +78,37 @@ def cases_table(dataset: Dataset) -> Table:
     for case, count in sorted(counts.items(), key=lambda item: -item[1]):
         table.add_row(case.value, str(count), EXPECTED[case])
     return table
+
+
+def rows_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
+    """A report of unknown shape as a table: one column per key of its rows."""
+    table = Table(title=title, title_justify="left")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_plain(row.get(column)) for column in columns))
+    return table
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def html_rows(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p class='muted'>not available</p>"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_plain(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def terminal_bars(snapshot: Snapshot, width: int = 48) -> list[str]:
@@ -150,6 +183,7 @@ def html_report(
     snapshots: Sequence[Snapshot],
     notes: Sequence[str],
     generated_at: dt.datetime,
+    response_rates: Sequence[dict[str, Any]] = (),
 ) -> str:
     """One self-contained page: the final flow, its course, each step, the reasons."""
     if not snapshots:
@@ -195,6 +229,8 @@ generated {esc(generated_at.isoformat(timespec="seconds"))}.</p>
 {svg_timeline(snapshots)}
 <h2>Step by step</h2>
 <table><tr><th>day</th>{header}<th>e-mails / SMS</th><th>TPK links</th></tr>{rows}</table>
+<h2>Response rates (the bundler's report)</h2>
+{html_rows(response_rates)}
 <h2>Jaksot without a survey (or still waiting), by reason</h2>
 <table><tr><th>tila / syy</th><th>jaksot</th></tr>{reasons}</table>
 <h2>The data set</h2>

@@ -24,7 +24,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from demo.driver import JOBS, Driver, job_due
+from demo.driver import Driver
 from demo.generate import Dataset, generate
 from services.ingest.domain.hoks import parse_hoks
 from tests.e2e import flow_scenario as sc
@@ -153,10 +153,7 @@ async def walk(client: httpx.AsyncClient, system: System, scenario: Scenario) ->
             busy = True
         if busy:
             await driver.settle()
-        for job in JOBS:
-            if job_due(job, day):
-                counts = await driver.run_job(job, day)
-                busy = busy or bool(counts and any(counts.values()))
+        busy = await driver.run_due_jobs(day) or busy
         for respondent in (a for a in scenario.answers if a.day == day):
             state = await driver.arvo_state()
             for bundle in state["bundles"]:

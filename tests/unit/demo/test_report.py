@@ -10,7 +10,7 @@ import pytest
 
 from demo.driver import Snapshot, answers_on, count_jaksot, count_messages, job_due
 from demo.generate import generate
-from demo.report import html_report, svg_bars, terminal_bars
+from demo.report import html_report, html_rows, rows_table, svg_bars, terminal_bars
 
 DAY = dt.date(2025, 3, 16)
 
@@ -119,3 +119,17 @@ def test_the_terminal_bars_scale_to_the_largest_stage() -> None:
     lines = terminal_bars(snapshots()[-1], width=50)
     assert lines[0].count("█") == 50 and lines[0].endswith(" 50")
     assert lines[-1].count("█") == 12 and lines[-1].endswith(" 12")
+
+
+def test_a_report_of_unknown_shape_becomes_a_table_and_html_rows() -> None:
+    rows = [
+        {"koulutustoimija": "A", "sent": 10, "answered": 4, "rate": 0.4},
+        {"koulutustoimija": "B", "sent": 0, "kysely": {"tyyppi": "tep"}},
+    ]
+    table = rows_table("response rates", rows)
+    assert [c.header for c in table.columns] == [
+        "koulutustoimija", "sent", "answered", "rate", "kysely"
+    ]  # fmt: skip
+    page = html_rows(rows)
+    assert "<td>0.40</td>" in page and "{&quot;tyyppi&quot;: &quot;tep&quot;}" in page
+    assert "not available" in html_rows([])
