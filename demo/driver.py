@@ -219,16 +219,25 @@ class Driver:
     # --- the clock -------------------------------------------------------------------
 
     async def set_today(self, day: dt.date) -> None:
+        """Every service's clock and the fake Arvo's, side by side."""
         body = {"today": day.isoformat()}
-        for name, base in self.endpoints.services().items():
+
+        async def service(name: str, base: str) -> None:
             answer = await self.client.put(f"{base}/api/v1/dev/clock", json=body, headers=self.auth)
             if answer.status_code == 404:
                 self.note(f"clock-{name}", f"{name}: no development clock API (not available yet)")
             else:
                 answer.raise_for_status()
-        answer = await self.client.post(f"{self.endpoints.fake_arvo}/_fake/clock", json=body)
-        if answer.status_code == 404:
-            self.note("clock-arvo", "fake Arvo: no clock control (not available yet)")
+
+        async def fake_arvo() -> None:
+            answer = await self.client.post(f"{self.endpoints.fake_arvo}/_fake/clock", json=body)
+            if answer.status_code == 404:
+                self.note("clock-arvo", "fake Arvo: no clock control (not available yet)")
+
+        await asyncio.gather(
+            *(service(name, base) for name, base in self.endpoints.services().items()),
+            fake_arvo(),
+        )
 
     # --- documents -------------------------------------------------------------------
 
@@ -258,14 +267,24 @@ class Driver:
 
     # --- runs ------------------------------------------------------------------------
 
-    async def run_due_jobs(self, day: dt.date) -> bool:
-        """Every job due on `day`, in the scheduler's order; True when one did something."""
-        busy = False
-        for service, job, _ in JOBS:
-            if job_due(job, day):
-                counts = await self.run_job(service, job, day)
-                busy = busy or bool(counts and any(counts.values()))
-        return busy
+    async def run_due_jobs(
+        self, day: dt.date, due: Callable[[str, dt.date], bool] = job_due
+    ) -> bool:
+        """Every job due on `day`: each service's in the scheduler's order, the services
+        side by side. True when a job did something."""
+
+        async def of_service(service: str) -> bool:
+            busy = False
+            for owner, job, _ in JOBS:
+                if owner == service and due(job, day):
+                    counts = await self.run_job(service, job, day)
+                    busy = busy or bool(counts and any(counts.values()))
+            return busy
+
+        results = await asyncio.gather(
+            *(of_service(s) for s in dict.fromkeys(s for s, _, _ in JOBS))
+        )
+        return any(results)
 
     async def run_job(self, service: str, job: str, day: dt.date) -> dict[str, int] | None:
         """Run `job` of `service` for `day` and wait for it; None when not available."""
@@ -286,7 +305,7 @@ class Driver:
         while run["status"] not in ("done", "failed"):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{key} {day} still {run['status']} after 120 s")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.03)
             polled = await self.client.get(f"{base}/api/v1/runs/{run['run_id']}", headers=self.auth)
             polled.raise_for_status()
             run = polled.json()

@@ -24,7 +24,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from demo.driver import Driver
+from demo.driver import Driver, job_due
 from demo.generate import Dataset, generate
 from services.ingest.domain.hoks import parse_hoks
 from tests.e2e import flow_scenario as sc
@@ -135,6 +135,14 @@ async def bundle_id(client: httpx.AsyncClient, system: System, case: int, ytunnu
     return str(nippu["nippu_id"])
 
 
+def due(job: str, day: dt.date) -> bool:
+    """The scheduler's days, but the clean-up only on the last day: it is a function of its
+    date (everything closed more than the retention before it), so one run shows it."""
+    if job == "personal-data-cleanup":
+        return day == sc.END
+    return job_due(job, day)
+
+
 async def walk(client: httpx.AsyncClient, system: System, scenario: Scenario) -> Outcome:
     empty = Dataset(0, sc.START, (sc.END - sc.START).days, (), (), ())
     driver = Driver(empty, system.endpoints, client=client, settle_seconds=0.6)
@@ -153,7 +161,7 @@ async def walk(client: httpx.AsyncClient, system: System, scenario: Scenario) ->
             busy = True
         if busy:
             await driver.settle()
-        busy = await driver.run_due_jobs(day) or busy
+        busy = await driver.run_due_jobs(day, due) or busy
         for respondent in (a for a in scenario.answers if a.day == day):
             state = await driver.arvo_state()
             for bundle in state["bundles"]:
