@@ -81,8 +81,12 @@ class Outcome:
             if address in m["to"] and m["subject"].startswith("Muistutus") is reminders
         ]
 
-    def sms_to(self, e164: str) -> list[dict[str, Any]]:
-        return [m for m in self.sms if m["destination"] == e164]
+    def sms_to(self, e164: str, *, reminders: bool = False) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.sms
+            if m["destination"] == e164 and m["text"].startswith("Muistutus") is reminders
+        ]
 
     def jakso(self, student: Student, tunniste: str) -> dict[str, Any]:
         (row,) = [j for j in self.jaksot[student.hoks_id] if j["yksiloiva_tunniste"] == tunniste]
@@ -379,7 +383,7 @@ async def test_reports_after_the_personal_data_cleanup(system: System, outcome: 
                 "alku": "2026-03-01",
                 "loppu": "2026-06-30",
             },
-            headers=ADMIN,
+            headers={**ADMIN, "Accept": "application/json"},
         )
     assert answer.status_code == 200, answer.text
     rows = answer.json()
