@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -29,6 +29,7 @@ from uvicorn.importer import import_from_string
 from shared.auth import ApiClients
 from shared.clock import Clock
 from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
+from shared.devclock import dev_clock_router
 from shared.errors import install_error_handlers
 from shared.jobs import Job, Runs, Scheduler, runs_router
 from shared.logging import configure_logging
@@ -50,6 +51,16 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
 T = TypeVar("T")
 ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class Worker(Protocol):
+    """A background loop of a service (e.g. the sender's delivery): started after the
+    broker connection is being sought, stopped before the relay so its last commits'
+    events still leave."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Service:
@@ -94,6 +105,7 @@ class Service:
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
+        self.workers: list[Worker] = []
         # The service's domain exceptions and the HTTP problem each maps to.
         self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
         self._provided: dict[type[Any], Any] = {}
@@ -202,6 +214,8 @@ class Service:
             self.relay.start()
         if self.scheduler is not None and self.settings.scheduler_enabled:
             self.scheduler.start()
+        for worker in self.workers:
+            worker.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
@@ -210,6 +224,7 @@ class Service:
             await self.scheduler.stop()
         if self.runs is not None:
             await self.runs.stop()
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -257,6 +272,8 @@ class Service:
         )
         for router in self.routers:
             app.include_router(router)
+        if self.settings.development_mode:
+            app.include_router(dev_clock_router(self.clock))
         return app
 
     def migrate(self) -> None:
