@@ -238,12 +238,16 @@ class Supervisor:
 
 
 def service_env(env: dict[str, str], listeners: list[Listener], with_fakes: bool) -> dict[str, str]:
-    """What every service gets: development mode (dev credentials allowed), the fakes'
-    and the arvo_adapter's addresses as configured."""
+    """What every service gets: development mode (dev credentials allowed, the sender's
+    token for the arvo_adapter), the fakes' and the arvo_adapter's addresses as
+    configured."""
     env = {**env, "DEVELOPMENT_MODE": env.get("DEVELOPMENT_MODE", "true")}
     ports = {(entry.owner, entry.variable): entry for entry in listeners}
     adapter = ports[("arvo_adapter", "ARVO_ADAPTER_PORT")]
     env.setdefault("ARVO_ADAPTER_URL", f"http://{_client_host(adapter.host)}:{adapter.port}")
+    if env["DEVELOPMENT_MODE"].lower() == "true":
+        # The sender reads link statuses from the arvo_adapter (scope palaute:read).
+        env.setdefault("ARVO_ADAPTER_TOKEN", "dev-reader-token")
     if with_fakes:
         fake_host = _client_host(env.get("FAKE_HOST", "127.0.0.1"))
         arvo, sms, smtp = (ports[("fakes", f"FAKE_{n}_PORT")] for n in ("ARVO", "SMS", "SMTP"))
@@ -253,6 +257,21 @@ def service_env(env: dict[str, str], listeners: list[Listener], with_fakes: bool
             env["SMTP_HOST"] = fake_host
             env["SMTP_PORT"] = str(smtp.port)
     return env
+
+
+def fake_views(env: dict[str, str], listeners: list[Listener], pid: int) -> list[str]:
+    """Where to look at what the fakes received: Arvo's state (links, answers), the SMS
+    gateway's messages, the mails the SMTP server took (JSON views, no auth)."""
+    host = _client_host(env.get("FAKE_HOST", "127.0.0.1"))
+    port = {entry.variable: entry.port for entry in listeners if entry.owner == "fakes"}
+    arvo = f"http://{host}:{port['FAKE_ARVO_PORT']}"
+    return [
+        f"  fakes         Arvo, SMS gateway, SMTP server  (pid {pid})",
+        f"    Arvo        API {arvo}/api/  state (links, answers): {arvo}/_fake/state",
+        f"    SMS gateway sent: http://{host}:{port['FAKE_SMS_PORT']}/_fake/messages",
+        f"    SMTP        {host}:{port['FAKE_SMTP_PORT']}  received: "
+        f"http://{host}:{port['FAKE_SMTP_VIEW_PORT']}/_fake/messages",
+    ]
 
 
 def _client_host(host: str) -> str:
@@ -293,14 +312,13 @@ def main() -> int:
                 url = f"http://{_client_host(entry.host)}:{entry.port}/docs"
                 print(f"  {entry.owner:<13} {url}  (pid {pid})", flush=True)
         if with_fakes:
-            fake = {entry.variable: entry.port for entry in listeners if entry.owner == "fakes"}
-            print(
-                f"  fakes         Arvo :{fake['FAKE_ARVO_PORT']}, SMS gateway "
-                f":{fake['FAKE_SMS_PORT']}, SMTP :{fake['FAKE_SMTP_PORT']} (mails at "
-                f":{fake['FAKE_SMTP_VIEW_PORT']})  (pid {supervisor.procs['fakes'].pid})",
-                flush=True,
-            )
-        print(f"logs in {logs}/; Ctrl-C stops everything", flush=True)
+            for line in fake_views(env, listeners, supervisor.procs["fakes"].pid):
+                print(line, flush=True)
+        print(
+            f"logs in {logs}/; `scripts/demo` loads a generated data set and walks it "
+            "through a half-year; Ctrl-C stops everything",
+            flush=True,
+        )
         supervisor.watch()
     except Interrupted:
         print("stopping everything", file=sys.stderr, flush=True)
