@@ -735,18 +735,22 @@ def _kestot(rows: Sequence[niputus_store.KestoJakso]) -> dict[int, int]:
     by_oppija: defaultdict[str, list[niputus_store.KestoJakso]] = defaultdict(list)
     for row in rows:
         by_oppija[row.oppija_oid].append(row)
+    studies: dict[str, Opiskeluoikeus | None] = {}
     result: dict[int, int] = {}
     for group in by_oppija.values():
-        inputs = [_kesto_jakso(row) for row in group]
+        inputs = [_kesto_jakso(row, studies) for row in group]
         row_ids = {oj.jakso.id: row.id for oj, row in zip(inputs, group, strict=True)}
         for jakso_id, value in kesto(inputs).items():
             result[row_ids[jakso_id]] = value
     return result
 
 
-def _kesto_jakso(row: niputus_store.KestoJakso) -> OppijanJakso:
+def _kesto_jakso(
+    row: niputus_store.KestoJakso, studies: dict[str, Opiskeluoikeus | None]
+) -> OppijanJakso:
     """An oppija's jakso as K1/K2 read it: identity (J2), dates, osa-aikaisuus,
-    interruptions and the study right's states; other fields are not read by kesto."""
+    interruptions and its study right's states (`studies`: made once per study right);
+    other fields are not read by kesto."""
     d = dt.date.fromisoformat
     jakso = Jakso(
         hoks_id=row.hoks_id,
@@ -765,19 +769,22 @@ def _kesto_jakso(row: niputus_store.KestoJakso) -> OppijanJakso:
             for k in row.keskeytymisajanjaksot
         ),
     )
-    if row.opiskeluoikeusjaksot is None:
-        return OppijanJakso(jakso, None)
-    opiskeluoikeus = Opiskeluoikeus(
-        oid="",
-        koulutustoimija_oid=None,
-        oppilaitos_oid=None,
-        tyyppi=None,
-        opiskeluoikeusjaksot=tuple(
-            Opiskeluoikeusjakso(d(t["alku"]), t.get("tila"), t.get("opintojen_rahoitus"))
-            for t in row.opiskeluoikeusjaksot
-        ),
-    )
-    return OppijanJakso(jakso, opiskeluoikeus)
+    if row.opiskeluoikeus_oid not in studies:
+        studies[row.opiskeluoikeus_oid] = (
+            None
+            if row.opiskeluoikeusjaksot is None
+            else Opiskeluoikeus(
+                oid=row.opiskeluoikeus_oid,
+                koulutustoimija_oid=None,
+                oppilaitos_oid=None,
+                tyyppi=None,
+                opiskeluoikeusjaksot=tuple(
+                    Opiskeluoikeusjakso(d(t["alku"]), t.get("tila"), t.get("opintojen_rahoitus"))
+                    for t in row.opiskeluoikeusjaksot
+                ),
+            )
+        )
+    return OppijanJakso(jakso, studies[row.opiskeluoikeus_oid])
 
 
 def _ignored(cause: Cause, stored_version: int) -> bool:

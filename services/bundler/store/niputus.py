@@ -292,6 +292,7 @@ class KestoJakso:
 
     id: int
     oppija_oid: str
+    opiskeluoikeus_oid: str
     hoks_id: int
     tunniste: str
     tunniste_puuttuu: bool
@@ -312,6 +313,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         select(
             jaksot.c.id,
             jaksot.c.oppija_oid,
+            jaksot.c.opiskeluoikeus_oid,
             jaksot.c.hoks_id,
             jaksot.c.tunniste,
             jaksot.c.tunniste_puuttuu,
@@ -337,6 +339,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         KestoJakso(
             id=r.id,
             oppija_oid=r.oppija_oid,
+            opiskeluoikeus_oid=r.opiskeluoikeus_oid,
             hoks_id=r.hoks_id,
             tunniste=r.tunniste,
             tunniste_puuttuu=r.tunniste_puuttuu,
