@@ -10,11 +10,12 @@ from services.bundler.api.jaksot import router as jaksot_router
 from services.bundler.api.niput import router as niput_router
 from services.bundler.api.reports import router as reports_router
 from services.bundler.jobs.cleanup import personal_data_cleanup
+from services.bundler.jobs.niputus import niputus_jobs
 from services.bundler.messaging.flow import flow_handlers
 from services.bundler.messaging.state import state_handlers
 from services.bundler.settings import BundlerSettings
 from services.bundler.store.tables import SCHEMA, outbox, runs
-from services.bundler.usecases import Bundler
+from services.bundler.usecases import Bundler, Niputus
 from shared.messaging.topology import BUNDLER_EVENTS
 from shared.service import Service
 
@@ -34,9 +35,13 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
     flow = service.provide(bundler.flow)
     service.routers.extend([jaksot_router, niput_router, reports_router])
     service.add_event_consumer(BUNDLER_EVENTS, {**state_handlers(bundler), **flow_handlers(flow)})
+    niputus = service.provide(Niputus.of(service, bundler))
     service.add_jobs(
         runs,
-        [personal_data_cleanup(bundler, retention_days=settings.personal_data_retention_days)],
+        [
+            *niputus_jobs(niputus),
+            personal_data_cleanup(bundler, retention_days=settings.personal_data_retention_days),
+        ],
     )
     return service
 

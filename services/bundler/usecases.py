@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.domain import flow, from_events
@@ -25,11 +28,23 @@ from services.bundler.domain.changes import (
     with_removed,
 )
 from services.bundler.domain.eligibility import JaksoState, LoppuMuutos, Syy, Tila
-from services.bundler.domain.jakso import Hoks, Jakso, JaksoId, Opiskeluoikeus
-from services.bundler.domain.kesto import OppijanJakso
+from services.bundler.domain.jakso import (
+    Hoks,
+    Jakso,
+    JaksoId,
+    Keskeytymisajanjakso,
+    Ohjaaja,
+    Opiskeluoikeus,
+    Opiskeluoikeusjakso,
+    TutkinnonOsa,
+)
+from services.bundler.domain.kesto import OppijanJakso, kesto
 from services.bundler.domain.kesto import kesto as kesto_of
+from services.bundler.domain.niputus import NiputusCandidate, candidate, nippu_jakso, niputa
 from services.bundler.domain.retention import Cutoff, keeps_removed, without_instructor
+from services.bundler.domain.tpk import TPK_TILAT, TpkCandidate, niputa_tpk, tpk_kausi_for_run
 from services.bundler.store import flow as flow_store
+from services.bundler.store import niputus as niputus_store
 from services.bundler.store.cleanup import Limits, remove_from_jaksot, remove_from_niput
 from services.bundler.store.state import (
     JaksoRecord,
@@ -59,7 +74,15 @@ from shared.auth import ALL_KOULUTUSTOIMIJAT, ApiClient, audit
 from shared.clock import HELSINKI, Clock
 from shared.db import Database
 from shared.domain.contacts import JaksoContact
-from shared.domain.dates import DEFAULT_POLICIES, PolicySchedule, Rahoituskausi, rahoituskausi
+from shared.domain.dates import (
+    DEFAULT_POLICIES,
+    PolicySchedule,
+    Rahoituskausi,
+    answer_window,
+    rahoituskausi,
+)
+from shared.domain.koodisto import Hankkimistapa
+from shared.domain.names import normalize_name, suffix_from_bytes
 from shared.events import (
     ArvoStatusUpdate,
     HoksChanged,
@@ -68,13 +91,15 @@ from shared.events import (
     JaksoKestoChanged,
     JaksoPayload,
     NippuLinked,
+    NippuReady,
     OpiskeluoikeusChanged,
     SendRequested,
     SendStatus,
     SurveyStatus,
     TpkNippuLinked,
+    TpkNippuReady,
 )
-from shared.messaging.outbox import add_event
+from shared.messaging.outbox import add_event, add_events
 from shared.service import Service
 
 log = logging.getLogger(__name__)
@@ -95,6 +120,16 @@ class Cause:
 
     def __str__(self) -> str:
         return f"{self.event_type} v{self.version}"
+
+
+@dataclass(frozen=True)
+class RunCause(Cause):
+    """A dated run that looked at a jakso again (E18): `message_id` is the run's id."""
+
+    date: dt.date = dt.date.min
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.date.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -210,6 +245,21 @@ class Bundler:
             await self._judge(session, context, changed=changed, cause=cause)
         return True
 
+    async def rejudge_hoks(
+        self, session: AsyncSession, *, hoks_id: int, today: dt.date, cause: Cause
+    ) -> None:
+        """Judge a HOKS's jaksot again on `today` though no event came (a run: E1 → E15
+        once a jakso has ended, J4 once the latest of a jatkumo has), under the same
+        locks as the events."""
+        await lock_hoks(session, hoks_id)
+        stored = await get_hoks(session, hoks_id)
+        hoks = _domain_hoks(stored)
+        if stored is None or hoks is None:
+            return
+        await lock_opiskeluoikeus(session, hoks.opiskeluoikeus_oid)
+        context = await self._context(session, hoks, stored.version)
+        await self._judge(session, context, changed=(), cause=cause, today=today)
+
     async def _context(self, session: AsyncSession, hoks: Hoks, version: int) -> _HoksContext:
         payload = await get_opiskeluoikeus(session, hoks.opiskeluoikeus_oid)
         opiskeluoikeus = None if payload is None else from_events.opiskeluoikeus(payload)
@@ -228,6 +278,7 @@ class Bundler:
         changed: Sequence[str],
         cause: Cause,
         new_payloads: Mapping[JaksoId, JaksoPayload] | None = None,
+        today: dt.date | None = None,
     ) -> None:
         """Judge every jakso of one HOKS (J4 needs them all), store each, record the
         transitions (E18). `new_payloads`: a new HOKS version's jaksot, else the stored
@@ -255,7 +306,7 @@ class Bundler:
             jaksot=current,
             stored=stored,
             opiskeluoikeus=context.opiskeluoikeus,
-            today=self.clock.today(),
+            today=today or self.clock.today(),
             context=changed,
             policies=self.policies,
         )
@@ -339,6 +390,330 @@ class Bundler:
             transitions = await transitions_of(session, jakso_id)
         audit(client, "jakso.history.read", f"jakso/{jakso_id}")
         return transitions
+
+
+# --- Niputus: the dated TEP and TPK runs (D3, N1–N3, W1–W3, K1–K3, T1–T4) -----------
+
+TEP_COUNTS = ("hoksit_rejudged", "niput", "jaksot", "vastausaika_umpeutunut", "no_key")
+"""What a TEP run reports (the runs API shows them): HOKS judged again, bundles formed,
+jaksot bundled, due jaksot whose window had closed (W3), and due jaksot without a
+complete bundle key (a study right naming no koulutustoimija or tutkinto: they wait)."""
+TPK_COUNTS = ("hoksit_rejudged", "tpk_niput", "jaksot", "jaksot_to_existing")
+"""What a TPK run reports: new bundles, jaksot put in bundles, of which into bundles
+an earlier run of the kausi formed (T4)."""
+
+
+def _random_suffix() -> str:
+    """N2: the random part of a bundle's identifier (48 bits)."""
+    return suffix_from_bytes(secrets.token_bytes(6))
+
+
+class Niputus:
+    """The TEP and TPK niputus runs; `jobs/niputus.py` runs them by date.
+
+    Every run first judges again the jaksot whose judgement the passing days change
+    without an event (E1 → E15, J4), on the later of the run date and today, so a
+    judgement never moves back in time. A TEP run then bundles, one koulutustoimija per
+    transaction, every due jakso: its bundles, kesto, states, transitions and
+    `nippu.ready` events commit together, so a run cut short resumes where it stopped
+    and forms nothing twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        bundler: Bundler,
+        outbox: Table,
+        suffix: Callable[[], str] = _random_suffix,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.bundler = bundler
+        self.outbox = outbox
+        self.suffix = suffix
+
+    @classmethod
+    def of(cls, service: Service, bundler: Bundler) -> Niputus:
+        return cls(db=service.db, clock=service.clock, bundler=bundler, outbox=outbox)
+
+    async def tep(self, run_date: dt.date, *, job: str) -> dict[str, int]:
+        """D3, N1–N3, W1–W3, K1–K3: bundle every eligible jakso whose niputuspvm has
+        come by `run_date` and that is in no bundle yet; publish one `nippu.ready` each."""
+        cause = await self._cause(job, run_date)
+        counts: Counter[str] = Counter()
+        counts["hoksit_rejudged"] = await self._rejudge(cause)
+        async with self.db.transaction() as session:
+            owners = await niputus_store.due_koulutustoimijat(session, run_date)
+        for owner in owners:
+            async with self.db.transaction() as session:
+                counts.update(await self._bundle_tep(session, owner, run_date, cause))
+        return {name: counts[name] for name in TEP_COUNTS}
+
+    async def _cause(self, job: str, run_date: dt.date) -> RunCause:
+        async with self.db.transaction() as session:
+            run_id = await niputus_store.run_id(session, job, run_date)
+        return RunCause(job, 0, run_id or uuid.uuid4(), date=run_date)
+
+    async def _rejudge(self, cause: RunCause) -> int:
+        today = max(cause.date, self.clock.today())
+        async with self.db.transaction() as session:
+            hoks_ids = await niputus_store.hoksit_to_rejudge(session, today)
+        for hoks_id in hoks_ids:
+            async with self.db.transaction() as session:
+                await self.bundler.rejudge_hoks(session, hoks_id=hoks_id, today=today, cause=cause)
+        return len(hoks_ids)
+
+    async def _bundle_tep(
+        self, session: AsyncSession, owner: str | None, run_date: dt.date, cause: RunCause
+    ) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        due: dict[JaksoId, tuple[niputus_store.DueJakso, Jakso, Opiskeluoikeus]] = {}
+        candidates: list[NiputusCandidate] = []
+        studies: dict[str, Opiskeluoikeus] = {}
+        for row in await niputus_store.lock_due(session, owner, run_date):
+            jakso = from_events.jakso(row.hoks_id, row.payload)
+            if row.opiskeluoikeus is None:
+                counts["no_key"] += 1
+                continue
+            oid = row.opiskeluoikeus.oid
+            if oid not in studies:
+                studies[oid] = from_events.opiskeluoikeus(row.opiskeluoikeus)
+            try:
+                candidates.append(candidate(jakso, studies[oid], row.niputuspvm))
+            except ValueError:
+                counts["no_key"] += 1
+                continue
+            due[jakso.id] = (row, jakso, studies[oid])
+        result = niputa(candidates, run_date)
+        at = self.clock.now()
+
+        closed = [due[jakso_id][0] for jakso_id in result.window_closed]
+        await niputus_store.set_state(
+            session,
+            [row.id for row in closed],
+            tila=Tila.EI_LAHETETA,
+            syy=Syy.VASTAUSAIKA_UMPEUTUNUT,
+            rule="W3",
+        )
+        transitions = [
+            _run_transition(row, Tila.EI_LAHETETA, Syy.VASTAUSAIKA_UMPEUTUNUT, "W3", cause, at)
+            for row in closed
+        ]
+        counts["vastausaika_umpeutunut"] += len(closed)
+
+        oppijat = {due[j][0].oppija_oid for nippu in result.niput for j in nippu.jaksot}
+        kestot = _kestot(await niputus_store.oppijoiden_jaksot(session, oppijat))
+        niput: list[niputus_store.NippuRow] = []
+        bundled: list[niputus_store.Bundled] = []
+        events: list[NippuReady] = []
+        for nippu in result.niput:
+            key = nippu.key
+            nippu_id = uuid.uuid4()
+            tunniste = nippu.tunniste(self.suffix())
+            window = answer_window(key.niputuspvm, run_date)
+            payloads = []
+            for jakso_id in nippu.jaksot:
+                row, jakso, opiskeluoikeus = due[jakso_id]
+                kesto = kestot.get(row.id, 0)
+                payloads.append(nippu_jakso(row.id, jakso, opiskeluoikeus, key, kesto))
+                bundled.append(niputus_store.Bundled(row.id, nippu_id, kesto))
+                transitions.append(
+                    _run_transition(row, Tila.NIPUTETTU, Syy.NIPUTETTU, "N1", cause, at)
+                )
+            niput.append(
+                niputus_store.NippuRow(
+                    id=nippu_id,
+                    tunniste=tunniste,
+                    ohjaaja_normalisoitu=key.ohjaaja,
+                    tyopaikan_ytunnus=key.y_tunnus,
+                    koulutustoimija_oid=key.koulutustoimija,
+                    tutkinto=key.tutkinto,
+                    niputuspvm=key.niputuspvm,
+                    tyopaikka=nippu.tyopaikka,
+                    tyopaikka_normalisoitu=normalize_name(nippu.tyopaikka),
+                    run_id=cause.message_id,
+                    lahetyspvm=window.alku,
+                    voimassa_loppupvm=window.loppu,
+                    tila=NIPPU_ODOTTAA_LAHETYSTA,
+                )
+            )
+            events.append(
+                NippuReady(
+                    nippu_id=nippu_id,
+                    tunniste=tunniste,
+                    koulutustoimija_oid=key.koulutustoimija,
+                    tutkintotunnus=key.tutkinto,
+                    tyonantaja=key.y_tunnus,
+                    tyopaikka=nippu.tyopaikka,
+                    niputuspvm=key.niputuspvm,
+                    voimassa_alkupvm=window.alku,
+                    voimassa_loppupvm=window.loppu,
+                    jaksot=payloads,
+                )
+            )
+        await niputus_store.insert_niput(session, niput)
+        await niputus_store.set_bundled(
+            session, bundled, tila=Tila.NIPUTETTU, syy=Syy.NIPUTETTU, rule="N1"
+        )
+        await add_transitions(session, transitions)
+        await add_events(session, self.outbox, events)
+        counts["niput"] += len(niput)
+        counts["jaksot"] += len(bundled)
+        return counts
+
+    async def tpk(self, run_date: dt.date, *, job: str) -> dict[str, int]:
+        """T1–T4: the TPK bundles of the kausi whose answer window holds `run_date` (the
+        run on 1.7 the spring's, on 1.1 the autumn's). Run again within the window, it
+        puts late jaksot into that kausi's bundles without a link, or new ones. One
+        `tpk_nippu.ready` per new bundle."""
+        kausi = tpk_kausi_for_run(run_date)
+        counts: Counter[str] = Counter()
+        if kausi is None:
+            return {name: 0 for name in TPK_COUNTS}
+        cause = await self._cause(job, run_date)
+        counts["hoksit_rejudged"] = await self._rejudge(cause)
+        async with self.db.transaction() as session:
+            # One TPK run of a kausi at a time: each sees the bundles the other formed.
+            await niputus_store.lock(session, f"bundler.tpk:{kausi.alku.isoformat()}")
+            rows = await niputus_store.lock_tpk_jaksot(
+                session,
+                kausi_alku=kausi.alku,
+                kausi_loppu=kausi.loppu,
+                tilat=sorted(TPK_TILAT),
+            )
+            by_jakso = {}
+            candidates = []
+            for row in rows:
+                jakso = from_events.jakso(row.hoks_id, row.payload)
+                by_jakso[jakso.id] = row
+                candidates.append(
+                    TpkCandidate(
+                        jakso, JaksoState(Tila(row.tila), Syy(row.syy)), row.koulutustoimija_oid
+                    )
+                )
+            existing = await niputus_store.unlinked_tpk_niput(session, kausi.alku)
+            window = kausi.answer_window
+            new: list[niputus_store.TpkNippuRow] = []
+            events: list[TpkNippuReady] = []
+            pairs: list[tuple[int, uuid.UUID]] = []
+            for nippu in niputa_tpk(candidates, kausi):
+                key = nippu.key
+                found = (key.koulutustoimija, key.y_tunnus, key.tyopaikka_normalisoitu)
+                nippu_id = existing.get(found)
+                if nippu_id is None:
+                    nippu_id = uuid.uuid4()
+                    new.append(
+                        niputus_store.TpkNippuRow(
+                            id=nippu_id,
+                            koulutustoimija_oid=key.koulutustoimija,
+                            tyopaikan_ytunnus=key.y_tunnus,
+                            tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
+                            tyopaikka=nippu.tyopaikka,
+                            kausi_alku=kausi.alku,
+                            kausi_loppu=kausi.loppu,
+                            vastaamisajan_alkupvm=window.alku,
+                            vastaamisajan_loppupvm=window.loppu,
+                            run_id=cause.message_id,
+                        )
+                    )
+                    events.append(
+                        TpkNippuReady(
+                            tpk_nippu_id=nippu_id,
+                            koulutustoimija_oid=key.koulutustoimija,
+                            tyonantaja=key.y_tunnus,
+                            tyopaikka=nippu.tyopaikka,
+                            tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
+                            tiedonkeruu_alkupvm=kausi.alku,
+                            tiedonkeruu_loppupvm=kausi.loppu,
+                            vastaamisajan_alkupvm=window.alku,
+                            vastaamisajan_loppupvm=window.loppu,
+                        )
+                    )
+                else:
+                    counts["jaksot_to_existing"] += len(nippu.jaksot)
+                pairs.extend((by_jakso[jakso_id].id, nippu_id) for jakso_id in nippu.jaksot)
+            await niputus_store.insert_tpk_niput(session, new)
+            await niputus_store.set_tpk_nippu(session, pairs)
+            await add_events(session, self.outbox, events)
+        counts["tpk_niput"] = len(new)
+        counts["jaksot"] = len(pairs)
+        return {name: counts[name] for name in TPK_COUNTS}
+
+
+#: The status of a bundle formed and not yet sent, in Arvo's vocabulary (arvo-api.md).
+NIPPU_ODOTTAA_LAHETYSTA = "odottaa_lahetysta"
+
+
+def _run_transition(
+    row: niputus_store.DueJakso, tila: Tila, syy: Syy, rule: str, cause: RunCause, at: dt.datetime
+) -> TransitionRecord:
+    """E18: what a run did to a jakso (no facts changed, so `changed` is empty)."""
+    return TransitionRecord(
+        jakso_id=row.id,
+        at=at,
+        from_tila=row.tila,
+        from_syy=row.syy,
+        to_tila=tila.value,
+        to_syy=syy.value,
+        rule=rule,
+        changed=(),
+        cause=str(cause),
+        message_id=cause.message_id,
+        applied=True,
+        loppu_muutos=None,
+    )
+
+
+def _kestot(rows: Sequence[niputus_store.KestoJakso]) -> dict[int, int]:
+    """K1–K2 for every jakso of each oppija in `rows`, by jakso row id."""
+    by_oppija: defaultdict[str, list[niputus_store.KestoJakso]] = defaultdict(list)
+    for row in rows:
+        by_oppija[row.oppija_oid].append(row)
+    result: dict[int, int] = {}
+    for group in by_oppija.values():
+        inputs = [_kesto_jakso(row) for row in group]
+        row_ids = {oj.jakso.id: row.id for oj, row in zip(inputs, group, strict=True)}
+        for jakso_id, value in kesto(inputs).items():
+            result[row_ids[jakso_id]] = value
+    return result
+
+
+def _kesto_jakso(row: niputus_store.KestoJakso) -> OppijanJakso:
+    """An oppija's jakso as K1/K2 read it: identity (J2), dates, osa-aikaisuus,
+    interruptions and the study right's states; other fields are not read by kesto."""
+    d = dt.date.fromisoformat
+    jakso = Jakso(
+        hoks_id=row.hoks_id,
+        yksiloiva_tunniste=None if row.tunniste_puuttuu else row.tunniste,
+        path=row.tunniste if row.tunniste_puuttuu else "",
+        hankkimistapa=Hankkimistapa.KOULUTUSSOPIMUS,
+        alku=row.alku,
+        loppu=row.loppu,
+        osa_aikaisuus=row.osa_aikaisuus,
+        tyopaikan_nimi=None,
+        tyopaikan_ytunnus=None,
+        ohjaaja=Ohjaaja(),
+        tutkinnon_osa=TutkinnonOsa("ammatillinen"),
+        keskeytymisajanjaksot=tuple(
+            Keskeytymisajanjakso(d(k["alku"]), d(k["loppu"]) if k.get("loppu") else None)
+            for k in row.keskeytymisajanjaksot
+        ),
+    )
+    if row.opiskeluoikeusjaksot is None:
+        return OppijanJakso(jakso, None)
+    opiskeluoikeus = Opiskeluoikeus(
+        oid="",
+        koulutustoimija_oid=None,
+        oppilaitos_oid=None,
+        tyyppi=None,
+        opiskeluoikeusjaksot=tuple(
+            Opiskeluoikeusjakso(d(t["alku"]), t.get("tila"), t.get("opintojen_rahoitus"))
+            for t in row.opiskeluoikeusjaksot
+        ),
+    )
+    return OppijanJakso(jakso, opiskeluoikeus)
 
 
 def _ignored(cause: Cause, stored_version: int) -> bool:

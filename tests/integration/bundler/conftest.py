@@ -43,7 +43,13 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.topology import declare_exchanges
 from tests.support.infra import Infra
 from tests.support.polling import eventually
-from tests.support.services import READER_TOKEN, UPSTREAM_TOKEN, Running, run_in_process
+from tests.support.services import (
+    ADMIN_TOKEN,
+    READER_TOKEN,
+    UPSTREAM_TOKEN,
+    Running,
+    run_in_process,
+)
 
 d = dt.date.fromisoformat
 
@@ -62,7 +68,7 @@ _ids = itertools.count(random.randint(10**6, 10**9) * 1000)
 @pytest.fixture(scope="session")
 def api_clients_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dev reader (every provider), a reader of one koulutustoimija, an upstream
-    writer, and writers (resend) of every provider and of one."""
+    writer, writers (resend) of every provider and of one, and an admin (dated runs)."""
     path = tmp_path_factory.mktemp("bundler") / "clients.json"
     clients = [
         ("reader", READER_TOKEN, ["palaute:read"], ["*"]),
@@ -70,6 +76,7 @@ def api_clients_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("upstream", UPSTREAM_TOKEN, ["hoks:write"], ["*"]),
         ("writer", WRITER_TOKEN, ["palaute:write"], ["*"]),
         ("scoped-writer", SCOPED_WRITER_TOKEN, ["palaute:write"], [KOULUTUSTOIMIJA]),
+        ("admin", ADMIN_TOKEN, ["admin"], ["*"]),
     ]
     path.write_text(
         json.dumps(
