@@ -39,7 +39,7 @@ from tests.integration.bundler.flow_support import (
 )
 from tests.support.events import EventCapture
 from tests.support.polling import eventually
-from tests.support.services import READER_TOKEN, Running
+from tests.support.services import ADMIN_TOKEN, READER_TOKEN, Running
 
 OTHER = "1.2.246.562.10.99999999999"
 
@@ -562,3 +562,52 @@ async def test_redelivered_send_status_is_applied_once(
         "sent",
         "delivered",
     ]
+
+
+# --- After a real TEP run -------------------------------------------------------------
+
+
+async def test_after_a_tep_run_k4_reports_only_a_real_change_of_kesto(
+    bundler: Running, channel: AbstractChannel, events: EventCapture, set_today: Any
+) -> None:
+    """The TEP run computes kesto (K1–K3) and the flow recomputes it (K4) over the same
+    jaksot: a change that moves no day share sends nothing; moving `b` does.
+
+    `a` 13.1.–7.3.2040 (55 days, leap year) shares 36 days with `b` (from 1.2.): 19 + 18
+    → 37; `b` moved to start after `a` ended → 55. A year of its own: the run takes every
+    due jakso of the session's database."""
+    set_today("2040-03-20")
+    koulutustoimija = f"1.2.246.562.10.{uuid.uuid4().int % 10**11}"
+    student = Student()
+    a = jakso("a", alku="2040-01-13", loppu="2040-03-07")
+    b = jakso("b", alku="2040-02-01", loppu="2040-05-29")
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=koulutustoimija),
+        student.hoks(a, b),
+    )
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"job": "tep-niputus", "date": "2040-03-16"}
+    answer = await bundler.client.post("/api/v1/runs", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+    (ready,) = await events.wait_for(
+        lambda e: (
+            e["type"] == "nippu.ready" and e["payload"]["koulutustoimija_oid"] == koulutustoimija
+        )
+    )
+    nippu_id = uuid.UUID(ready["payload"]["nippu_id"])
+    ((jakso_payload),) = ready["payload"]["jaksot"]
+    assert jakso_payload["kesto"] == 37
+
+    instructor_changed = jakso("b", alku="2040-02-01", loppu="2040-05-29", ohjaaja={"nimi": "Olli"})
+    await apply(bundler, channel, student.hoks(a, instructor_changed, version=2))
+    tunniste = ready["payload"]["tunniste"]
+    await apply(bundler, channel, linked(nippu_id, tunniste, [jakso_payload["jakso_id"]]))
+    await events.wait_for(of_nippu("send.requested", nippu_id))
+    await no_more(events, "jakso.kesto_changed", nippu_id, 0)
+
+    moved = jakso("b", alku="2040-03-10", loppu="2040-05-29")
+    await apply(bundler, channel, student.hoks(a, moved, version=3))
+    (changed,) = await events.wait_for(of_nippu("jakso.kesto_changed", nippu_id))
+    assert changed["payload"]["kesto"] == 55
