@@ -33,9 +33,9 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
     )
     bundler = service.provide(Bundler.of(service))
     flow = service.provide(bundler.flow)
+    niputus = service.provide(Niputus.of(service, bundler))
     service.routers.extend([jaksot_router, niput_router, reports_router])
     service.add_event_consumer(BUNDLER_EVENTS, {**state_handlers(bundler), **flow_handlers(flow)})
-    niputus = service.provide(Niputus.of(service, bundler))
     service.add_jobs(
         runs,
         [

@@ -74,9 +74,9 @@ def api_clients_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("reader", READER_TOKEN, ["palaute:read"], ["*"]),
         ("scoped-reader", SCOPED_TOKEN, ["palaute:read"], [KOULUTUSTOIMIJA]),
         ("upstream", UPSTREAM_TOKEN, ["hoks:write"], ["*"]),
+        ("admin", ADMIN_TOKEN, ["admin"], ["*"]),
         ("writer", WRITER_TOKEN, ["palaute:write"], ["*"]),
         ("scoped-writer", SCOPED_WRITER_TOKEN, ["palaute:write"], [KOULUTUSTOIMIJA]),
-        ("admin", ADMIN_TOKEN, ["admin"], ["*"]),
     ]
     path.write_text(
         json.dumps(
