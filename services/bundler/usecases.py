@@ -872,6 +872,15 @@ _REPORTED_TO_ARVO = frozenset(
         flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_MUISTUTUSTA,
     }
 )
+#: A bundle in these states has had no message go out (W2 closes it unsent).
+_UNSENT_TILAT = frozenset(
+    {
+        flow.NippuTila.ODOTTAA_LAHETYSTA.value,
+        flow.NippuTila.NIPUTETTU.value,
+        flow.NippuTila.LAHETYS_EPAONNISTUNUT.value,
+        flow.NippuTila.BOUNCED.value,
+    }
+)
 _LATER_RULES = {
     flow.NippuTila.LAHETETTY: "S2",
     flow.NippuTila.VASTATTU: "S3",
@@ -1130,6 +1139,48 @@ class Flow:
                 for j in moving
             ],
         )
+
+    # --- Windows that closed before any message went out ----------------------------------
+
+    async def close_unsent(self, date: dt.date, *, job: str, batch: int = 500) -> dict[str, int]:
+        """The daily job: a bundle whose last answer day passed before `date` without any
+        message going out (every message failed or bounced, or none was ever reported)
+        ends `vastausaika_loppunut_ennen_lahetysta`; its jaksot `vastausaika_loppunut`
+        (rules.md: "closed unanswered or never sent"); Arvo is told when it has the link.
+        A bundle without usable contacts keeps its state (its jaksot say why: C3)."""
+        cause = FlowCause(f"{job} {date}", uuid.uuid5(uuid.NAMESPACE_URL, f"{job}/{date}"))
+        closed = told = 0
+        while True:
+            async with self.db.transaction() as session:
+                found = await flow_store.lock_unsent_closed(
+                    session, tilat=_UNSENT_TILAT, before=date, limit=batch
+                )
+                for nippu in found:
+                    tila = flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_LAHETYSTA
+                    await flow_store.update_nippu(session, nippu.id, tila=tila.value)
+                    members = await flow_store.jaksot_of_nippu(session, nippu.id)
+                    await self._jaksot_follow(
+                        session,
+                        [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
+                        tila,
+                        cause,
+                    )
+                    if nippu.linkki is not None:
+                        told += 1
+                        await add_event(
+                            session,
+                            outbox,
+                            ArvoStatusUpdate.TYPE,
+                            ArvoStatusUpdate(
+                                nippu_id=nippu.id,
+                                tunniste=nippu.tunniste,
+                                tila=tila.value,
+                                voimassa_loppupvm=nippu.voimassa_loppupvm,
+                            ),
+                        )
+            closed += len(found)
+            if len(found) < batch:
+                return {"niput_suljettu": closed, "arvolle_kerrottu": told}
 
     # --- Resend (S4) -------------------------------------------------------------------------
 

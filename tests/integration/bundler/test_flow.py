@@ -319,6 +319,55 @@ async def test_the_window_closing_before_the_reminder_ends_the_jaksot(
     assert (await states(bundler, student.hoks_id))["a"][0] == "vastausaika_loppunut"
 
 
+async def test_a_window_closed_before_any_message_went_out_ends_the_bundle(
+    bundler: Running, channel: AbstractChannel, events: EventCapture
+) -> None:
+    """W2 passed with every message failed: the daily `tep-close-unsent` run ends the
+    bundle `vastausaika_loppunut_ennen_lahetysta`, its jaksot `vastausaika_loppunut`, and
+    tells Arvo; a bundle whose e-mail went out and then bounced was sent: untouched."""
+    student, ids, unsent, tunniste = await bundled(bundler, channel, jakso("a"))
+    _, other_ids, bounced, other = await bundled(bundler, channel, jakso("a"))
+    await apply(
+        bundler,
+        channel,
+        linked(unsent, tunniste, ids),
+        send_status(unsent, "failed"),
+        send_status(unsent, "failed", kanava="sms"),
+        linked(bounced, other, other_ids),
+        send_status(bounced, "sent"),
+        send_status(bounced, "bounced", at="2025-03-21T10:00:00+02:00"),
+        send_status(bounced, "failed", kanava="sms"),
+    )
+    assert (await nippu(bundler, unsent))["tila"] == "lahetys_epaonnistunut"
+    assert (await nippu(bundler, bounced))["tila"] == "bounced"
+
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"job": "tep-close-unsent", "date": "2025-04-15"}
+    answer = await bundler.client.post("/api/v1/runs", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+
+    async def run() -> dict[str, Any]:
+        response = await bundler.client.get(
+            f"/api/v1/runs/{answer.json()['run_id']}", headers=admin
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    done = await eventually(run, lambda r: r["status"] in ("done", "failed"), what="run")
+    assert done["status"] == "done", done
+    assert (await nippu(bundler, unsent))["tila"] == "vastausaika_loppunut_ennen_lahetysta"
+    assert (await states(bundler, student.hoks_id))["a"][:2] == (
+        "vastausaika_loppunut",
+        "vastausaika_umpeutunut",
+    )
+    updates = await events.wait_for(of_nippu("arvo.status_update", unsent), count=2)
+    assert [u["payload"]["tila"] for u in updates] == [
+        "lahetys_epaonnistunut",
+        "vastausaika_loppunut_ennen_lahetysta",
+    ]
+    assert (await nippu(bundler, bounced))["tila"] == "bounced"
+
+
 async def test_an_event_of_an_unknown_bundle_goes_to_the_dead_letter_queue(
     bundler: Running, channel: AbstractChannel
 ) -> None:
