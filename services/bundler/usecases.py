@@ -1122,19 +1122,15 @@ class Flow:
         await add_transitions(
             session,
             [
-                TransitionRecord(
-                    jakso_id=j.id,
-                    at=at,
-                    from_tila=j.tila,
-                    from_syy=j.syy,
-                    to_tila=later.tila.value,
-                    to_syy=j.syy if later.syy is None else later.syy.value,
+                _flow_transition(
+                    j.id,
+                    (j.tila, j.syy),
+                    (later.tila.value, j.syy if later.syy is None else later.syy.value),
                     rule=rule,
-                    changed=("nippu.tila",),
+                    changed="nippu.tila",
                     cause=cause.event_type,
                     message_id=cause.message_id,
-                    applied=True,
-                    loppu_muutos=None,
+                    at=at,
                 )
                 for j in moving
             ],
@@ -1269,22 +1265,19 @@ class Flow:
             await flow_store.set_jakso_states(
                 session, [row_id], tila=evaluated.tila, syy=evaluated.syy, rule=evaluated.rule
             )
+            old_syy = None if before.state.syy is None else before.state.syy.value
             await add_transitions(
                 session,
                 [
-                    TransitionRecord(
-                        jakso_id=row_id,
-                        at=at,
-                        from_tila=before.state.tila.value,
-                        from_syy=None if before.state.syy is None else before.state.syy.value,
-                        to_tila=evaluated.tila.value,
-                        to_syy=evaluated.syy.value,
+                    _flow_transition(
+                        row_id,
+                        (before.state.tila.value, old_syy),
+                        (evaluated.tila.value, evaluated.syy.value),
                         rule=evaluated.rule,
-                        changed=("peruttu",),
+                        changed="peruttu",
                         cause=str(cause),
                         message_id=cause.message_id,
-                        applied=True,
-                        loppu_muutos=None,
+                        at=at,
                     )
                 ],
             )
@@ -1511,6 +1504,34 @@ _LINKED_WITHOUT_LINK = frozenset(
         flow.NippuTila.PERUTTU.value,
     }
 )
+
+
+def _flow_transition(
+    jakso_id: int,
+    old: tuple[str, str | None],
+    new: tuple[str, str],
+    *,
+    rule: str,
+    changed: str,
+    cause: str,
+    message_id: uuid.UUID,
+    at: dt.datetime,
+) -> TransitionRecord:
+    """E18: a state the flow gave a jakso (its bundle's fate, or its cancellation)."""
+    return TransitionRecord(
+        jakso_id=jakso_id,
+        at=at,
+        from_tila=old[0],
+        from_syy=old[1],
+        to_tila=new[0],
+        to_syy=new[1],
+        rule=rule,
+        changed=(changed,),
+        cause=cause,
+        message_id=message_id,
+        applied=True,
+        loppu_muutos=None,
+    )
 
 
 def _validity(payload: NippuLinked) -> dict[str, object]:
