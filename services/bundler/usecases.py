@@ -1298,6 +1298,7 @@ class Flow:
     ) -> None:
         if not kaudet or not await flow_store.has_bundled_jaksot(session, oppija_oid):
             return
+        await flow_store.lock_oppija(session, oppija_oid)
         rows = await flow_store.oppijan_jaksot(session, oppija_oid)
         bundled = [
             r

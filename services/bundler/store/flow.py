@@ -285,6 +285,13 @@ class OppijanJaksoRow:
     tila: str
 
 
+async def lock_oppija(session: AsyncSession, oppija_oid: str) -> None:
+    """Serialise K4's recomputations of one student (taken after the HOKS and study-right
+    locks): the later one reads what the earlier committed."""
+    key = func.hashtextextended(f"bundler.oppija:{oppija_oid}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 async def has_bundled_jaksot(session: AsyncSession, oppija_oid: str) -> bool:
     """Whether any jakso of the oppija is in a bundle (K4 has anything to recompute)."""
     found = await session.scalar(

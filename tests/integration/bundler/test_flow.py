@@ -533,6 +533,43 @@ async def test_a_deleted_hoks_cancels_its_unsent_bundled_jaksot(
     }
 
 
+async def test_k4_sees_every_hoks_of_a_student_changed_at_once(
+    bundler: Running, channel: AbstractChannel
+) -> None:
+    """K4 with two HOKS of one student changing in the same moment: `a` (30 days) shares
+    them with `b` and `c` (kesto 10); both move away at once → 30. Without the oppija
+    lock each recomputation sees only its own move and leaves 15."""
+    first = "2025-01-01", "2025-01-30"
+    away = "2025-02-01", "2025-02-27"
+    students = []
+    for _ in range(6):
+        owner = Student()
+        # Study rights of their own: HOKS on one study right are serialised by its lock.
+        others = [Student(oppija_oid=owner.oppija_oid), Student(oppija_oid=owner.oppija_oid)]
+        await apply(
+            bundler,
+            channel,
+            owner.opiskeluoikeus(),
+            others[0].opiskeluoikeus(),
+            others[1].opiskeluoikeus(),
+            owner.hoks(jakso("a", *first)),
+            others[0].hoks(jakso("b", *first)),
+            others[1].hoks(jakso("c", *first)),
+        )
+        await form_nippu(bundler, [await jakso_id(bundler, owner.hoks_id, "a")], kesto=10)
+        students.append((owner, others))
+    sent = []
+    for _, (b_hoks, c_hoks) in students:
+        sent.append(await publish(channel, b_hoks.hoks(jakso("b", *away), version=2)))
+        sent.append(await publish(channel, c_hoks.hoks(jakso("c", *away), version=2)))
+    await wait_seen(bundler, *sent)
+    kestot = []
+    for owner, _ in students:
+        response = await bundler.client.get(f"/api/v1/hoks/{owner.hoks_id}/jaksot")
+        kestot.append(response.json()[0]["kesto"])
+    assert kestot == [30] * len(students)
+
+
 async def test_a_change_of_a_jakso_of_another_rahoituskausi_sends_no_kesto(
     bundler: Running, channel: AbstractChannel, events: EventCapture
 ) -> None:
