@@ -62,6 +62,7 @@ from services.sender.store.messages import (
     insert_message,
     mark_sending,
     messages_of,
+    release_claims,
     reminder_candidates,
     reminder_recipients,
     remove_personal_data,
@@ -80,6 +81,12 @@ log = logging.getLogger(__name__)
 
 #: Kinds of message as stored and reported: the first send, a resend (S4), the reminder (S3).
 INITIAL, RESEND, REMINDER = "initial", "resend", "reminder"
+
+
+#: A bundle the adapter could not tell about is asked again each day, until its last
+#: answer day is this far behind: then no decision can matter any more (its window
+#: closed, and P1 is about to remove its addresses).
+STOP_ASKING_AFTER = dt.timedelta(days=30)
 
 
 class NotFound(Exception):
@@ -295,6 +302,11 @@ class Sender:
                 lease_seconds=self.settings.delivery_lease_seconds,
             )
 
+    async def release(self, claimed: Sequence[Claimed]) -> None:
+        """Give back claims whose attempts never started (a stopping worker)."""
+        async with self.db.transaction() as session:
+            await release_claims(session, [(c.id, c.claim_id) for c in claimed])
+
     async def deliver(self, claimed: Claimed) -> Status | None:
         """One attempt at a claimed message, its verdict recorded and reported; None when
         the claim was lost meanwhile (another worker has the message)."""
@@ -385,7 +397,11 @@ class Sender:
             ("checked", "reminded", "messages", "vastattu", "window_closed", "unreachable"), 0
         )
         async with self.db.transaction() as session:
-            candidates = await reminder_candidates(session, day - REMINDER_AFTER)
+            candidates = await reminder_candidates(
+                session,
+                first_sent_by=day - REMINDER_AFTER,
+                window_closed_since=day - STOP_ASKING_AFTER,
+            )
         for nippu in candidates:
             counts["checked"] += 1
             try:

@@ -170,11 +170,18 @@ async def set_first_sent(session: AsyncSession, nippu_id: uuid.UUID, day: dt.dat
     )
 
 
-async def reminder_candidates(session: AsyncSession, first_sent_by: dt.date) -> list[NippuRecord]:
-    """Bundles first sent on or before `first_sent_by` whose reminder is not decided (S3)."""
+async def reminder_candidates(
+    session: AsyncSession, *, first_sent_by: dt.date, window_closed_since: dt.date
+) -> list[NippuRecord]:
+    """Bundles first sent on or before `first_sent_by` whose reminder is not decided (S3),
+    unless their last answer day is before `window_closed_since`."""
     rows = await session.execute(
         select(niput)
-        .where(niput.c.first_sent_on <= first_sent_by, niput.c.reminder.is_(None))
+        .where(
+            niput.c.first_sent_on <= first_sent_by,
+            niput.c.reminder.is_(None),
+            niput.c.voimassa_loppupvm >= window_closed_since,
+        )
         .order_by(niput.c.first_sent_on, niput.c.nippu_id)
     )
     return [_nippu(row) for row in rows]
@@ -326,6 +333,20 @@ async def claim_due(
         )
         for row in rows
     ]
+
+
+async def release_claims(session: AsyncSession, claims: list[tuple[int, uuid.UUID]]) -> None:
+    """Unclaim messages whose attempt never started, if the claims are still these."""
+    for message_id, claim_id in claims:
+        await session.execute(
+            update(messages)
+            .where(
+                messages.c.id == message_id,
+                messages.c.claim_id == claim_id,
+                messages.c.status == Status.RECORDED,
+            )
+            .values(claim_id=None, claimed_until=None, updated_at=func.now())
+        )
 
 
 async def mark_sending(session: AsyncSession, message_id: int, claim_id: uuid.UUID) -> bool:
