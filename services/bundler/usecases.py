@@ -1139,11 +1139,7 @@ class Flow:
         members = await flow_store.jaksot_of_nippu(session, nippu.id)
         await self._jaksot_follow(
             session,
-            [
-                j
-                for j in members
-                if flow.jakso_follows_bundle(j.tila, j.syy) or j.tila == "lahetetty"
-            ],
+            [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
             new,
             cause,
         )
