@@ -273,7 +273,7 @@ class ArvoAdapter:
             async with lock.transaction() as session:
                 bundle = await store.load_bundle(session, key.id, CREATE_LINK)
             ok = True
-            if bundle.nippu is not None and bundle.nippu.state == "pending":
+            if bundle.nippu is not None and bundle.nippu.state == "pending" and bundle.nippu.due:
                 ok = await self._guarded(lock, niput, key.id, self._link_nippu(lock, bundle))
             if bundle.changes and ok:
                 await self._work_changes(lock, bundle.changes)
