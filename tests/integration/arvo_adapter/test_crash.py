@@ -63,8 +63,8 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
         ARVO_WORK_POLL_SECONDS="0.2",
         ARVO_WORK_BACKOFF_INITIAL_SECONDS="0.05",
         ARVO_WORK_BACKOFF_MAX_SECONDS="0.5",
-        ARVO_CONCURRENCY="16",
-        DB_POOL_SIZE="30",
+        ARVO_CONCURRENCY="6",
+        DB_POOL_SIZE="10",
         RETRY_DELAYS_MS=str(RETRY_DELAYS_MS),
         LOG_LEVEL="WARNING",
     )
