@@ -29,6 +29,7 @@ from uvicorn.importer import import_from_string
 from shared.auth import ApiClients
 from shared.clock import Clock
 from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
+from shared.devclock import dev_clock_router
 from shared.errors import install_error_handlers
 from shared.jobs import Job, Runs, Scheduler, runs_router
 from shared.logging import configure_logging
@@ -261,6 +262,8 @@ class Service:
         )
         for router in self.routers:
             app.include_router(router)
+        if self.settings.development_mode:
+            app.include_router(dev_clock_router(self.clock))
         return app
 
     def migrate(self) -> None:

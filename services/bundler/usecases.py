@@ -56,13 +56,16 @@ from services.bundler.store.state import (
     get_hoks,
     get_opiskeluoikeus,
     hoks_koulutustoimija,
+    hoks_lock_key,
     hoksit_of_opiskeluoikeus,
     insert_jakso,
     jakso_owner,
     jaksot_of_hoks,
+    jaksot_of_hoksit,
     jaksot_view,
     lock_hoks,
     lock_opiskeluoikeus,
+    opiskeluoikeus_lock_key,
     save_hoks,
     save_opiskeluoikeus,
     set_hoks_version,
@@ -245,21 +248,6 @@ class Bundler:
             await self._judge(session, context, changed=changed, cause=cause)
         return True
 
-    async def rejudge_hoks(
-        self, session: AsyncSession, *, hoks_id: int, today: dt.date, cause: Cause
-    ) -> None:
-        """Judge a HOKS's jaksot again on `today` though no event came (a run: E1 → E15
-        once a jakso has ended, J4 once the latest of a jatkumo has), under the same
-        locks as the events."""
-        await lock_hoks(session, hoks_id)
-        stored = await get_hoks(session, hoks_id)
-        hoks = _domain_hoks(stored)
-        if stored is None or hoks is None:
-            return
-        await lock_opiskeluoikeus(session, hoks.opiskeluoikeus_oid)
-        context = await self._context(session, hoks, stored.version)
-        await self._judge(session, context, changed=(), cause=cause, today=today)
-
     async def _context(self, session: AsyncSession, hoks: Hoks, version: int) -> _HoksContext:
         payload = await get_opiskeluoikeus(session, hoks.opiskeluoikeus_oid)
         opiskeluoikeus = None if payload is None else from_events.opiskeluoikeus(payload)
@@ -278,7 +266,6 @@ class Bundler:
         changed: Sequence[str],
         cause: Cause,
         new_payloads: Mapping[JaksoId, JaksoPayload] | None = None,
-        today: dt.date | None = None,
     ) -> None:
         """Judge every jakso of one HOKS (J4 needs them all), store each, record the
         transitions (E18). `new_payloads`: a new HOKS version's jaksot, else the stored
@@ -306,7 +293,7 @@ class Bundler:
             jaksot=current,
             stored=stored,
             opiskeluoikeus=context.opiskeluoikeus,
-            today=today or self.clock.today(),
+            today=self.clock.today(),
             context=changed,
             policies=self.policies,
         )
@@ -427,12 +414,14 @@ class Niputus:
         bundler: Bundler,
         outbox: Table,
         suffix: Callable[[], str] = _random_suffix,
+        rejudge_batch: int = 500,
     ) -> None:
         self.db = db
         self.clock = clock
         self.bundler = bundler
         self.outbox = outbox
         self.suffix = suffix
+        self.rejudge_batch = rejudge_batch
 
     @classmethod
     def of(cls, service: Service, bundler: Bundler) -> Niputus:
@@ -457,13 +446,74 @@ class Niputus:
         return RunCause(job, 0, run_id or uuid.uuid4(), date=run_date)
 
     async def _rejudge(self, cause: RunCause) -> int:
+        """E1 → E15 and J4 without an event: judge again, in batches of HOKS, each HOKS
+        holding a jakso whose judgement the passing days may have changed."""
         today = max(cause.date, self.clock.today())
         async with self.db.transaction() as session:
             hoks_ids = await niputus_store.hoksit_to_rejudge(session, today)
-        for hoks_id in hoks_ids:
+        for start in range(0, len(hoks_ids), self.rejudge_batch):
             async with self.db.transaction() as session:
-                await self.bundler.rejudge_hoks(session, hoks_id=hoks_id, today=today, cause=cause)
+                await self._rejudge_batch(
+                    session, hoks_ids[start : start + self.rejudge_batch], today, cause
+                )
         return len(hoks_ids)
+
+    async def _rejudge_batch(
+        self, session: AsyncSession, hoks_ids: Sequence[int], today: dt.date, cause: RunCause
+    ) -> None:
+        """What the state use cases do for one HOKS (lock, load, `judge_hoks`, store the
+        judgements, record E18), for many at once: the HOKS locks, then their study
+        rights' locks (the events' order), each kind taken in one fixed order; the jaksot
+        locked in id order by one statement; judgements and transitions written by one
+        statement each. Facts are unchanged, so only judgement columns are written."""
+        await niputus_store.lock_many(session, map(hoks_lock_key, hoks_ids))
+        hoksit = [
+            hoks
+            for hoks in map(_domain_hoks, await niputus_store.hoksit_by_id(session, hoks_ids))
+            if hoks is not None
+        ]
+        oids = {hoks.opiskeluoikeus_oid for hoks in hoksit}
+        await niputus_store.lock_many(session, map(opiskeluoikeus_lock_key, oids))
+        studies = await niputus_store.opiskeluoikeudet_by_oid(session, oids)
+        rows_by_hoks = await jaksot_of_hoksit(session, [hoks.hoks_id for hoks in hoksit])
+        at = self.clock.now()
+        judgements: list[niputus_store.Judgement] = []
+        transitions: list[TransitionRecord] = []
+        for hoks in hoksit:
+            payload = studies.get(hoks.opiskeluoikeus_oid)
+            loaded = [
+                (_stored(hoks.hoks_id, row), row) for row in rows_by_hoks.get(hoks.hoks_id, [])
+            ]
+            stored = {s.jakso.id: s for s, _ in loaded}
+            rows = {s.jakso.id: row for s, row in loaded}
+            changes = judge_hoks(
+                hoks=hoks,
+                jaksot=[s.jakso for s in stored.values()],
+                stored=stored,
+                opiskeluoikeus=None if payload is None else from_events.opiskeluoikeus(payload),
+                today=today,
+                policies=self.bundler.policies,
+            )
+            for change in changes:
+                row = rows[change.jakso.id]
+                new = niputus_store.Judgement(
+                    row.id,
+                    change.state.tila.value,
+                    (change.state.syy or change.evaluated.syy).value,
+                    change.rule,
+                    change.niputuspvm,
+                )
+                if (new.tila, new.syy, new.rule, new.niputuspvm) != (
+                    row.tila,
+                    row.syy,
+                    row.rule,
+                    row.niputuspvm,
+                ):
+                    judgements.append(new)
+                if change.recorded:
+                    transitions.append(_transition(row.id, change, cause, at))
+        await niputus_store.set_judgements(session, judgements)
+        await add_transitions(session, transitions)
 
     async def _bundle_tep(
         self, session: AsyncSession, owner: str | None, run_date: dt.date, cause: RunCause

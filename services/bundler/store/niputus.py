@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.bundler.store.state import StoredHoks
 from services.bundler.store.tables import (
     hoksit,
     jaksot,
@@ -80,6 +81,93 @@ async def hoksit_to_rejudge(session: AsyncSession, today: dt.date) -> list[int]:
         .order_by(jaksot.c.hoks_id)
     )
     return [int(r.hoks_id) for r in rows]
+
+
+async def lock_many(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Transaction advisory locks on many keys in one statement, in a fixed order (by
+    their hash), the same keys `state.lock_hoks` / `lock_opiskeluoikeus` take one by one."""
+    ordered = sorted(set(keys))
+    if ordered:
+        await session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtextextended(k, 0) AS h "
+                "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": ordered},
+        )
+
+
+async def hoksit_by_id(session: AsyncSession, hoks_ids: Sequence[int]) -> list[StoredHoks]:
+    rows = await session.execute(
+        select(
+            hoksit.c.hoks_id,
+            hoksit.c.version,
+            hoksit.c.oppija_oid,
+            hoksit.c.opiskeluoikeus_oid,
+            hoksit.c.is_tuva,
+            hoksit.c.deleted,
+        )
+        .where(hoksit.c.hoks_id.in_(list(hoks_ids)))
+        .order_by(hoksit.c.hoks_id)
+    )
+    return [
+        StoredHoks(
+            hoks_id=r.hoks_id,
+            version=r.version,
+            oppija_oid=r.oppija_oid,
+            opiskeluoikeus_oid=r.opiskeluoikeus_oid,
+            is_tuva=r.is_tuva,
+            deleted=r.deleted,
+        )
+        for r in rows
+    ]
+
+
+async def opiskeluoikeudet_by_oid(
+    session: AsyncSession, oids: Iterable[str]
+) -> dict[str, OpiskeluoikeusChanged]:
+    wanted = sorted(set(oids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(opiskeluoikeudet.c.oid, opiskeluoikeudet.c.data).where(
+            opiskeluoikeudet.c.oid.in_(wanted)
+        )
+    )
+    return {r.oid: OpiskeluoikeusChanged.model_validate(r.data) for r in rows}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A jakso's new judgement after a run judged it again."""
+
+    jakso_id: int
+    tila: str
+    syy: str
+    rule: str | None
+    niputuspvm: dt.date | None
+
+
+async def set_judgements(session: AsyncSession, judgements: Sequence[Judgement]) -> None:
+    """The judgement columns of many jaksot in one statement (their facts are unchanged)."""
+    if not judgements:
+        return
+    await session.execute(
+        text(
+            f"UPDATE {jaksot.fullname} AS j SET tila = v.tila, syy = v.syy, rule = v.rule, "
+            "niputuspvm = v.niputuspvm, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:tilat AS text[]), "
+            "CAST(:syyt AS text[]), CAST(:rules AS text[]), CAST(:pvmt AS date[])) "
+            "AS v(id, tila, syy, rule, niputuspvm) WHERE j.id = v.id"
+        ),
+        {
+            "ids": [j.jakso_id for j in judgements],
+            "tilat": [j.tila for j in judgements],
+            "syyt": [j.syy for j in judgements],
+            "rules": [j.rule for j in judgements],
+            "pvmt": [j.niputuspvm for j in judgements],
+        },
+    )
 
 
 # --- TEP ------------------------------------------------------------------------------
