@@ -75,7 +75,7 @@ from shared.clock import Clock
 from shared.db import Database
 from shared.domain.contacts import Channel
 from shared.events import SendRequested, SendStatus
-from shared.messaging.outbox import add_event
+from shared.messaging.outbox import add_event, build_envelope
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,15 @@ class Sender:
             max_wait=settings.delivery_retry_max_wait_seconds,
         )
         self._on_recorded: list[Callable[[], None]] = []
+        self._on_staged: list[Callable[[], None]] = []
+
+    def on_staged(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after the worker committed events (the outbox relay's wake-up)."""
+        self._on_staged.append(callback)
+
+    def _staged(self) -> None:
+        for callback in self._on_staged:
+            callback()
 
     def on_recorded(self, callback: Callable[[], None]) -> None:
         """Call `callback` after a commit that recorded messages (the worker's wake-up)."""
@@ -260,22 +269,33 @@ class Sender:
         self, session: AsyncSession, ref: MessageRef, status: Status, detail: str | None
     ) -> None:
         """Stage `send.status` for a message's new status, in the caller's transaction."""
+        status_event = self._status_event(
+            ref.nippu_id, ref.message_key, ref.kind, ref.kanava, status, detail
+        )
+        if status_event is not None:
+            await add_event(session, self.outbox, SendStatus.TYPE, status_event)
+
+    def _status_event(
+        self,
+        nippu_id: uuid.UUID,
+        key: str,
+        kind: str,
+        kanava: str,
+        status: Status,
+        detail: str | None,
+    ) -> SendStatus | None:
+        """`send.status` of a message's new status; None for a status not reported."""
         tila = REPORTED.get(status)
         if tila is None:
-            return
-        await add_event(
-            session,
-            self.outbox,
-            SendStatus.TYPE,
-            SendStatus(
-                nippu_id=ref.nippu_id,
-                message_key=ref.message_key,
-                kind=ref.kind,
-                kanava=ref.kanava,
-                tila=tila,
-                reason=None if status in (Status.RECORDED, Status.SENT) else detail,
-                at=self.clock.now(),
-            ),
+            return None
+        return SendStatus(
+            nippu_id=nippu_id,
+            message_key=key,
+            kind=kind,
+            kanava=kanava,
+            tila=tila,
+            reason=None if status in (Status.RECORDED, Status.SENT) else detail,
+            at=self.clock.now(),
         )
 
     # --- Delivery (the worker) ------------------------------------------------------
@@ -291,6 +311,8 @@ class Sender:
                 await self._report(session, ref, Status.UNKNOWN, UNKNOWN_OUTCOME)
         for ref in refs:
             log.warning("unknown outcome", extra={"message_key": ref.message_key})
+        if refs:
+            self._staged()
         return len(refs)
 
     async def claim(self, limit: int) -> list[Claimed]:
@@ -312,32 +334,46 @@ class Sender:
         the claim was lost meanwhile (another worker has the message)."""
 
         async def handover() -> bool:
-            async with self.db.transaction() as session:
-                return await mark_sending(session, claimed.id, claimed.claim_id)
+            async with self.db.driver_connection() as conn:
+                return await mark_sending(conn, claimed.id, claimed.claim_id)
 
         result = await self._attempt(claimed, handover)
-        now = dt.datetime.now(dt.UTC)
         verdict = after_attempt(
             result,
             backoff=self.backoff,
             attempts=claimed.attempts,
             first_attempt_at=claimed.first_attempt_at,
-            now=now,
+            now=dt.datetime.now(dt.UTC),
             jitter=random.random(),
         )
-        async with self.db.transaction() as session:
-            ref = await finish_attempt(
-                session, claimed.id, claimed.claim_id, verdict, server_id=result.server_id
+        status_event = None
+        if verdict.status is not Status.RECORDED:
+            status_event = self._status_event(
+                claimed.nippu_id,
+                claimed.message_key,
+                claimed.kind,
+                claimed.kanava,
+                verdict.status,
+                verdict.detail,
             )
-            if ref is None:
-                log.warning(
-                    "claim lost; result dropped", extra={"message_key": claimed.message_key}
-                )
-                return None
-            if verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND):
-                await set_first_sent(session, claimed.nippu_id, self.clock.today())
-            if verdict.status is not Status.RECORDED:
-                await self._report(session, ref, verdict.status, verdict.detail)
+        went_out = verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND)
+        async with self.db.driver_connection() as conn:
+            changed = await finish_attempt(
+                conn,
+                claimed.id,
+                claimed.claim_id,
+                verdict,
+                server_id=result.server_id,
+                first_sent_on=self.clock.today() if went_out else None,
+                event=None
+                if status_event is None
+                else build_envelope(SendStatus.TYPE, status_event),
+            )
+        if not changed:
+            log.warning("claim lost; result dropped", extra={"message_key": claimed.message_key})
+            return None
+        if status_event is not None:
+            self._staged()
         return verdict.status
 
     async def _attempt(self, claimed: Claimed, handover: Handover) -> DeliveryResult:

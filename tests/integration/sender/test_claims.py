@@ -99,8 +99,8 @@ async def test_a_message_left_sending_is_unknown_and_never_sent_again(
     service, sender, smtp = idle
     await record(service, sender, unique_address())
     [claimed] = await sender.claim(10)
-    async with service.db.transaction() as session:  # the handover began, then a crash
-        assert await mark_sending(session, claimed.id, claimed.claim_id)
+    async with service.db.driver_connection() as conn:  # the handover began, then a crash
+        assert await mark_sending(conn, claimed.id, claimed.claim_id)
     assert await sender.expire_stale() == 0, "within its lease it is its worker's"
     await asyncio.sleep(LEASE * 1.5)
 
