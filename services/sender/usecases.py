@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter
 from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,6 +79,15 @@ from shared.events import SendRequested, SendStatus
 from shared.messaging.outbox import add_event, build_envelope
 
 log = logging.getLogger(__name__)
+
+#: Attempts by channel and the status they left the message in (`recorded`: a retry).
+DELIVERIES = Counter(
+    "sender_deliveries_total", "Delivery attempts by their outcome", ["kanava", "status"]
+)
+#: Messages found in the unknown-outcome window after their lease (a crash or a hang).
+UNKNOWN_OUTCOMES = Counter(
+    "sender_unknown_outcomes_total", "Messages left sending past their lease", ["kanava"]
+)
 
 #: Kinds of message as stored and reported: the first send, a resend (S4), the reminder (S3).
 INITIAL, RESEND, REMINDER = "initial", "resend", "reminder"
@@ -310,6 +320,7 @@ class Sender:
                     await set_first_sent(session, ref.nippu_id, self.clock.today())
                 await self._report(session, ref, Status.UNKNOWN, UNKNOWN_OUTCOME)
         for ref in refs:
+            UNKNOWN_OUTCOMES.labels(ref.kanava).inc()
             log.warning("unknown outcome", extra={"message_key": ref.message_key})
         if refs:
             self._staged()
@@ -369,6 +380,7 @@ class Sender:
                 if status_event is None
                 else build_envelope(SendStatus.TYPE, status_event),
             )
+        DELIVERIES.labels(claimed.kanava, "lost" if not changed else verdict.status).inc()
         if not changed:
             log.warning("claim lost; result dropped", extra={"message_key": claimed.message_key})
             return None

@@ -190,6 +190,8 @@ async def test_a_permanent_refusal_fails_with_the_servers_answer(
     assert address not in message["detail"] and "<recipient>" in message["detail"]
     assert [h["status"] for h in message["history"]] == ["recorded", "failed"]
     assert mails_to(smtp_server, address) == []
+    metrics = (await sender.client.get("/metrics")).text
+    assert 'sender_deliveries_total{kanava="email",status="failed"}' in metrics
 
 
 async def test_smtp_refusing_connections_for_a_while_loses_nothing(
