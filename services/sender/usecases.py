@@ -103,6 +103,10 @@ class NotFound(Exception):
     """Unknown, or another koulutustoimija's (HTTP 404 either way)."""
 
 
+class RequestInvalid(Exception):
+    """A send request that can never be sent as it is (no provider name to show, S5)."""
+
+
 class UnknownDeliveryReport(Exception):
     """A delivery report for a message id we never got from the gateway."""
 
@@ -177,6 +181,8 @@ class Sender:
         """S1/S4: record one message per channel the bundler gave an address for, in the
         consumer's transaction; a key recorded before (a redelivered or repeated request)
         is left as it is. The number of messages newly recorded."""
+        if not any(name.strip() for name in payload.oppilaitokset):
+            raise RequestInvalid("oppilaitokset: a message must name the provider (S5)")
         nippu = await ensure_nippu(
             session,
             NippuRecord(
