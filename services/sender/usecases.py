@@ -9,6 +9,7 @@ transaction that makes it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -79,6 +80,10 @@ from shared.events import SendRequested, SendStatus
 from shared.messaging.outbox import add_event, build_envelope
 
 log = logging.getLogger(__name__)
+
+#: Waits between tries to record an attempt's answer while the database does not take it
+#: (about 8 s in all, well inside any lease).
+FINISH_RETRY_WAITS = (0.1, 0.3, 0.6, 1.0, 2.0, 4.0)
 
 #: Attempts by channel and the status they left the message in (`recorded`: a retry).
 DELIVERIES = Counter(
@@ -351,8 +356,17 @@ class Sender:
         the claim was lost meanwhile (another worker has the message)."""
 
         async def handover() -> bool:
-            async with self.db.driver_connection() as conn:
-                return await mark_sending(conn, claimed.id, claimed.claim_id)
+            try:
+                async with self.db.driver_connection() as conn:
+                    return await mark_sending(conn, claimed.id, claimed.claim_id)
+            except Exception as exc:
+                # Not recorded (or not known to be): do not hand over. The answer below
+                # puts the message back to recorded, due again after a wait.
+                log.warning(
+                    "handover not recorded; not handed over",
+                    extra={"message_key": claimed.message_key, "error": type(exc).__name__},
+                )
+                return False
 
         result = await self._attempt(claimed, handover)
         verdict = after_attempt(
@@ -374,18 +388,31 @@ class Sender:
                 verdict.detail,
             )
         went_out = verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND)
-        async with self.db.driver_connection() as conn:
-            changed = await finish_attempt(
-                conn,
-                claimed.id,
-                claimed.claim_id,
-                verdict,
-                server_id=result.server_id,
-                first_sent_on=self.clock.today() if went_out else None,
-                event=None
-                if status_event is None
-                else build_envelope(SendStatus.TYPE, status_event),
-            )
+        event = None if status_event is None else build_envelope(SendStatus.TYPE, status_event)
+        for wait in (*FINISH_RETRY_WAITS, None):
+            try:
+                async with self.db.driver_connection() as conn:
+                    changed = await finish_attempt(
+                        conn,
+                        claimed.id,
+                        claimed.claim_id,
+                        verdict,
+                        server_id=result.server_id,
+                        first_sent_on=self.clock.today() if went_out else None,
+                        event=event,
+                    )
+                break
+            except Exception as exc:
+                # A database blip: the answer is worth keeping (a sent message left
+                # `sending` would end unknown). The statement is fenced, so running it
+                # again after a commit whose reply was lost changes nothing.
+                if wait is None:
+                    raise
+                log.warning(
+                    "answer not recorded; retrying",
+                    extra={"message_key": claimed.message_key, "error": type(exc).__name__},
+                )
+                await asyncio.sleep(wait)
         DELIVERIES.labels(claimed.kanava, "lost" if not changed else verdict.status).inc()
         if not changed:
             log.warning("claim lost; result dropped", extra={"message_key": claimed.message_key})
