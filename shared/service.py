@@ -125,7 +125,9 @@ class Service:
         through this service's inbox, dispatched by type to `handlers`."""
         if self.inbox is None:
             raise ValueError(f"the {self.name} service has no inbox table")
-        return self.add_consumer(spec, event_handler(self.inbox, handlers))
+        return self.add_consumer(
+            spec, event_handler(self.inbox, handlers), batch_size=self.settings.consumer_batch_size
+        )
 
     def add_jobs(self, table: Table, jobs: list[Job]) -> Runs:
         """The service's dated jobs: run by its scheduler each day at `JOBS_AT` (Helsinki),
@@ -141,8 +143,15 @@ class Service:
         return self.runs
 
     def add_consumer(
-        self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None
+        self,
+        spec: QueueSpec,
+        handler: MessageHandler,
+        *,
+        rejected_queue: str | None = None,
+        batch_size: int = 1,
     ) -> Consumer:
+        """A consumer applying each message in a transaction of its own (`batch_size` 1),
+        or several at once when the handler can (`BatchMessageHandler`)."""
         consumer = Consumer(
             self.db,
             self.broker,
@@ -153,6 +162,7 @@ class Service:
             retry_delays_ms=self.settings.retry_delays_ms,
             rejected_queue=rejected_queue,
             after_commit=self.relay.wake,
+            batch_size=batch_size,
         )
         self.consumers.append(consumer)
         return consumer
