@@ -203,8 +203,9 @@ class Consumer:
                     extra={"queue": self.spec.name, "messages": len(batch)},
                 )
                 for message in batch:
-                    with contextlib.suppress(Exception):
-                        await self._retry(message, RuntimeError("the batch was cancelled"))
+                    if not message.processed:  # not already settled one by one
+                        with contextlib.suppress(Exception):
+                            await self._retry(message, RuntimeError("the batch was cancelled"))
             except Exception:
                 # Only acking or setting aside on a lost channel gets here: the broker
                 # redelivers what was not acked.
