@@ -87,9 +87,11 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
         ("tpk-niputus", dt.date(2025, 1, 1), True),
         ("tpk-niputus", dt.date(2025, 6, 1), False),
         ("reminders", dt.date(2025, 3, 2), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 16), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 17), False),
     ],
 )
-def test_jobs_are_due_as_the_scheduler_would_run_them(job: str, day: dt.date, due: bool) -> None:
+def test_jobs_are_due_as_the_demo_runs_them(job: str, day: dt.date, due: bool) -> None:
     assert job_due(job, day) is due
 
 
