@@ -182,6 +182,30 @@ def answers_on(seed: int, tunniste: str, share: float) -> int | None:
     return 1 + digest[1] % 20
 
 
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """Every call the demo makes is idempotent (PUTs, GETs, a run of a (job, date), an
+    answer), so a connection lost under load (a keep-alive connection the server had just
+    closed) is simply tried again, a few times. A resend is not idempotent: never retried."""
+
+    def __init__(self, attempts: int = 4, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.attempts = attempts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        attempts = 1 if request.url.path.endswith("/resend") else self.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.inner.handle_async_request(request)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class NotAvailable(Exception):
     """A part of the system that has not landed yet (404, unknown job)."""
 

@@ -24,7 +24,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from demo.driver import Driver, job_due
+from demo.driver import Driver, RetryingTransport, job_due
 from demo.generate import Dataset, generate
 from services.ingest.domain.hoks import parse_hoks
 from tests.e2e import flow_scenario as sc
@@ -213,7 +213,7 @@ async def system() -> AsyncIterator[System]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def outcome(system: System) -> Outcome:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         return await asyncio.wait_for(walk(client, system, sc.build()), timeout=420)
 
 
@@ -375,7 +375,7 @@ async def test_tpk_on_1_7_by_normalised_workplace_without_the_entrepreneur(
 
 @waits_for("bundler reports and personal-data-cleanup")
 async def test_reports_after_the_personal_data_cleanup(system: System, outcome: Outcome) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         answer = await client.get(
             f"{system.endpoints.bundler}/api/v1/reports/jaksot",
             params={
@@ -401,7 +401,7 @@ async def test_the_demo_walks_its_data_set_and_shows_every_jakso(system: System)
     dataset = Dataset(
         dataset.seed, dataset.start, 16, dataset.providers, dataset.students, dataset.upserts
     )
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         driver = Driver(dataset, system.endpoints, client=client, settle_seconds=0.5)
         snapshots = await asyncio.wait_for(driver.run(), timeout=180)
     assert [s.day for s in snapshots] == [dt.date(2024, 1, 1), dt.date(2024, 1, 16), dataset.end]
