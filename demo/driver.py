@@ -185,7 +185,8 @@ def answers_on(seed: int, tunniste: str, share: float) -> int | None:
 class RetryingTransport(httpx.AsyncBaseTransport):
     """Every call the demo makes is idempotent (PUTs, GETs, a run of a (job, date), an
     answer), so a connection lost under load (a keep-alive connection the server had just
-    closed) is simply tried again, a few times. A resend is not idempotent: never retried."""
+    closed) or a 5xx (a database out of connections) is simply tried again, a few times,
+    after a growing pause. A resend is not idempotent: never retried."""
 
     def __init__(self, attempts: int = 4, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.inner = inner or httpx.AsyncHTTPTransport()
@@ -195,11 +196,15 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         attempts = 1 if request.url.path.endswith("/resend") else self.attempts
         for attempt in range(1, attempts + 1):
             try:
-                return await self.inner.handle_async_request(request)
+                response = await self.inner.handle_async_request(request)
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
                 if attempt == attempts:
                     raise
-                await asyncio.sleep(0.2 * attempt)
+            else:
+                if response.status_code < 500 or attempt == attempts:
+                    return response
+                await response.aclose()
+            await asyncio.sleep(0.3 * attempt)
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
@@ -395,11 +400,29 @@ class Driver:
                 answered += 1
         return answered
 
-    async def fingerprint(self) -> tuple[int, ...]:
+    async def message_counts(self) -> tuple[float, float]:
+        """Across the services' `/metrics`: messages handled and published so far, and
+        outbox rows still waiting."""
+        moved = waiting = 0.0
+        for base in self.endpoints.services().values():
+            answer = await self.client.get(f"{base}/metrics")
+            if answer.status_code != 200:
+                continue
+            for line in answer.text.splitlines():
+                if line.startswith(("messages_handled_total", "outbox_published_total")):
+                    moved += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("outbox_pending"):
+                    waiting += float(line.rsplit(" ", 1)[1])
+        return moved, waiting
+
+    async def fingerprint(self) -> tuple[float, ...]:
         state = await self.arvo_state()
         mails, sms = await self.messages()
+        moved, waiting = await self.message_counts()
         counts = state.get("counts", {})
         return (
+            moved,
+            waiting,
             len(state["codes"]),
             len(state["bundles"]),
             len(state["tpk"]),
@@ -410,13 +433,14 @@ class Driver:
         )
 
     async def settle(self) -> None:
-        """Wait until the events have gone round: nothing changes at the fakes for
-        `settle_seconds` (or `settle_timeout` passed: shown, not hidden)."""
+        """Wait until the events have gone round: no outbox row waits, and nothing changes
+        in the services' message counts or at the fakes for `settle_seconds` (or
+        `settle_timeout` passed: shown, not hidden)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_timeout
         last = await self.fingerprint()
         quiet_since = loop.time()
-        while loop.time() - quiet_since < self.settle_seconds:
+        while loop.time() - quiet_since < self.settle_seconds or last[1] > 0:
             if loop.time() > deadline:
                 self.note("settle", f"the system did not settle within {self.settle_timeout:.0f} s")
                 return

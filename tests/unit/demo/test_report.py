@@ -145,7 +145,7 @@ def test_a_report_of_unknown_shape_becomes_a_table_and_html_rows() -> None:
     assert "not available" in html_rows([])
 
 
-async def test_lost_connections_are_tried_again_but_never_a_resend() -> None:
+async def test_lost_connections_and_5xx_are_tried_again_but_never_a_resend() -> None:
     calls: list[str] = []
 
     class Flaky(httpx.AsyncBaseTransport):
@@ -153,6 +153,8 @@ async def test_lost_connections_are_tried_again_but_never_a_resend() -> None:
             calls.append(request.url.path)
             if len(calls) % 2:
                 raise httpx.ReadError("connection closed", request=request)
+            if len(calls) == 4:
+                return httpx.Response(503)
             return httpx.Response(200)
 
     transport = RetryingTransport(inner=Flaky())
@@ -162,3 +164,5 @@ async def test_lost_connections_are_tried_again_but_never_a_resend() -> None:
         with pytest.raises(httpx.ReadError):
             await client.post("/api/v1/niput/n1/resend")
         assert calls[-1] == "/api/v1/niput/n1/resend" and len(calls) == 3
+        assert (await client.put("/api/v1/hoks/1")).status_code == 200, "after a 503, again"
+        assert calls[3:] == ["/api/v1/hoks/1"] * 3
