@@ -238,12 +238,16 @@ class Supervisor:
 
 
 def service_env(env: dict[str, str], listeners: list[Listener], with_fakes: bool) -> dict[str, str]:
-    """What every service gets: development mode (dev credentials allowed), the fakes'
-    and the arvo_adapter's addresses as configured."""
+    """What every service gets: development mode (dev credentials allowed, the sender's
+    token for the arvo_adapter), the fakes' and the arvo_adapter's addresses as
+    configured."""
     env = {**env, "DEVELOPMENT_MODE": env.get("DEVELOPMENT_MODE", "true")}
     ports = {(entry.owner, entry.variable): entry for entry in listeners}
     adapter = ports[("arvo_adapter", "ARVO_ADAPTER_PORT")]
     env.setdefault("ARVO_ADAPTER_URL", f"http://{_client_host(adapter.host)}:{adapter.port}")
+    if env["DEVELOPMENT_MODE"].lower() == "true":
+        # The sender reads link statuses from the arvo_adapter (scope palaute:read).
+        env.setdefault("ARVO_ADAPTER_TOKEN", "dev-reader-token")
     if with_fakes:
         fake_host = _client_host(env.get("FAKE_HOST", "127.0.0.1"))
         arvo, sms, smtp = (ports[("fakes", f"FAKE_{n}_PORT")] for n in ("ARVO", "SMS", "SMTP"))

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -51,6 +51,16 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
 T = TypeVar("T")
 ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class Worker(Protocol):
+    """A background loop of a service (e.g. the sender's delivery): started after the
+    broker connection is being sought, stopped before the relay so its last commits'
+    events still leave."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Service:
@@ -95,6 +105,7 @@ class Service:
         )
         self.consumers: list[Consumer] = []
         self.routers: list[APIRouter] = []
+        self.workers: list[Worker] = []
         # The service's domain exceptions and the HTTP problem each maps to.
         self.exception_handlers: dict[type[Exception], ExceptionHandler] = {}
         self._provided: dict[type[Any], Any] = {}
@@ -114,7 +125,9 @@ class Service:
         through this service's inbox, dispatched by type to `handlers`."""
         if self.inbox is None:
             raise ValueError(f"the {self.name} service has no inbox table")
-        return self.add_consumer(spec, event_handler(self.inbox, handlers))
+        return self.add_consumer(
+            spec, event_handler(self.inbox, handlers), batch_size=self.settings.consumer_batch_size
+        )
 
     def add_jobs(self, table: Table, jobs: list[Job]) -> Runs:
         """The service's dated jobs: run by its scheduler each day at `JOBS_AT` (Helsinki),
@@ -130,8 +143,15 @@ class Service:
         return self.runs
 
     def add_consumer(
-        self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None
+        self,
+        spec: QueueSpec,
+        handler: MessageHandler,
+        *,
+        rejected_queue: str | None = None,
+        batch_size: int = 1,
     ) -> Consumer:
+        """A consumer applying each message in a transaction of its own (`batch_size` 1),
+        or several at once when the handler can (`BatchMessageHandler`)."""
         consumer = Consumer(
             self.db,
             self.broker,
@@ -142,6 +162,7 @@ class Service:
             retry_delays_ms=self.settings.retry_delays_ms,
             rejected_queue=rejected_queue,
             after_commit=self.relay.wake,
+            batch_size=batch_size,
         )
         self.consumers.append(consumer)
         return consumer
@@ -193,6 +214,8 @@ class Service:
             self.relay.start()
         if self.scheduler is not None and self.settings.scheduler_enabled:
             self.scheduler.start()
+        for worker in self.workers:
+            worker.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight handlers finish, close connections."""
@@ -201,6 +224,7 @@ class Service:
             await self.scheduler.stop()
         if self.runs is not None:
             await self.runs.stop()
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -28,4 +28,12 @@ class ArvoAdapterSettings(ServiceSettings):
     arvo_breaker_failure_threshold: int = 5
     arvo_breaker_cooldown_seconds: float = 30.0
 
+    # The worker that calls Arvo for the recorded work: bundles in flight at once (each
+    # holds a database connection for its lock), how often it looks for due work, and the
+    # backoff of a piece of work that failed (exponential with jitter, capped).
+    arvo_concurrency: int = 8
+    arvo_work_poll_seconds: float = 1.0
+    arvo_work_backoff_initial_seconds: float = 1.0
+    arvo_work_backoff_max_seconds: float = 60.0
+
     DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("arvo_user", "arvo_password")

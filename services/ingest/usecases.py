@@ -9,15 +9,18 @@ makes redelivered queue messages harmless.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.ingest.domain.canonical import check_storable, content_hash
 from services.ingest.domain.hoks import hoks_changed, hoks_deleted, parse_hoks
 from services.ingest.domain.opiskeluoikeus import opiskeluoikeus_changed, parse_opiskeluoikeus
+from services.ingest.store.cleanup import remove_superseded_content
 from services.ingest.store.documents import Kind, exists, record_deletion, record_version
 from services.ingest.store.documents import Recorded as Accepted
 from services.ingest.store.tables import outbox
+from shared.clock import HELSINKI
 from shared.db import Database
 from shared.events import HoksChanged, HoksDeleted, OpiskeluoikeusChanged
 from shared.messaging.envelope import Envelope
@@ -90,6 +93,29 @@ class Ingest:
             await add_event(session, outbox, HoksDeleted.TYPE, hoks_deleted(hoks_id, version))
         self.wake_relay()
         return Deleted(version)
+
+    async def remove_personal_data(
+        self, *, date: dt.date, retention_days: int, batch_size: int = 500
+    ) -> dict[str, int]:
+        """P1: the content of every version superseded (or deleted) since before midnight
+        starting `date − retention_days` is removed; the latest versions keep theirs.
+        Batches of their own transactions; a second run finds nothing to do."""
+        day = date - dt.timedelta(days=retention_days)
+        superseded_before = dt.datetime.combine(day, dt.time(), HELSINKI)
+        removed, after_id = 0, 0
+        while True:
+            async with self.db.transaction() as session:
+                cleaned = await remove_superseded_content(
+                    session,
+                    superseded_before=superseded_before,
+                    after_id=after_id,
+                    batch_size=batch_size,
+                    now=dt.datetime.now(dt.UTC),
+                )
+            if not cleaned:
+                return {"versions": removed}
+            removed += len(cleaned)
+            after_id = max(cleaned)
 
     async def _record(
         self, kind: Kind, key: str, document: object, raw: bytes, source: str, event: Envelope

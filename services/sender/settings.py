@@ -53,9 +53,34 @@ class SenderSettings(ServiceSettings):
     """How long temporary failures of one message are retried before it counts as failed."""
     delivery_retry_first_wait_seconds: float = 1.0
     delivery_retry_max_wait_seconds: float = 60.0
+    delivery_concurrency: int = 8
+    """Messages handed over at once by one process's delivery worker."""
+    delivery_batch_size: int = 50
+    """Due messages one worker claims per pass."""
+    delivery_poll_seconds: float = 1.0
+    """How often the worker looks for due messages when nothing woke it."""
+    delivery_lease_seconds: float = 150.0
+    """How long a claimed message is left to its worker. Must exceed the longest attempt
+    (SMTP: about 4 × SMTP_TIMEOUT_SECONDS): a message still `sending` after its lease is
+    counted as an unknown outcome (docs/decisions.md), a merely claimed one is retried."""
+
+    sms_callback_token: SecretStr = SecretStr("sms-callback-token")
+    """The token the SMS gateway's delivery reports carry (Bearer, or `?token=`)."""
+
+    arvo_adapter_token: SecretStr | None = SecretStr("dev-reader-token")
+    """Bearer token of an API client with scope palaute:read at the arvo_adapter (its
+    status endpoint asks for one); the default is the development reader's."""
+    arvo_adapter_timeout_seconds: float = 10.0
+
+    personal_data_retention_days: int = 30
+    """P1: addresses and rendered texts are removed this many days after the window."""
 
     @property
     def mail_identity(self) -> MailIdentity:
         return MailIdentity(self.smtp_from, self.smtp_reply_to, self.smtp_message_id_domain)
 
-    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("sms_gateway_token",)
+    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = (
+        "sms_gateway_token",
+        "sms_callback_token",
+        "arvo_adapter_token",
+    )

@@ -67,7 +67,14 @@ BUNDLER_EVENTS = QueueSpec(
     ),
 )
 ARVO_ADAPTER_EVENTS = QueueSpec(
-    "arvo_adapter.events", ("nippu.ready", "tpk_nippu.ready", "arvo.status_update")
+    "arvo_adapter.events",
+    (
+        "nippu.ready",
+        "tpk_nippu.ready",
+        "arvo.status_update",
+        "jakso.kesto_changed",
+        "jakso.cancelled",
+    ),
 )
 SENDER_EVENTS = QueueSpec("sender.events", ("send.requested",))
 TOPOLOGY: tuple[QueueSpec, ...] = (

@@ -26,3 +26,28 @@ CIRCUIT_STATE = Gauge(
     multiprocess_mode="livemax",
 )
 CIRCUIT_OPENED = Counter("arvo_circuit_opened_total", "Times the Arvo circuit breaker opened")
+DUPLICATES_RECONCILED = Counter(
+    "arvo_duplicates_reconciled_total",
+    "Codes or links Arvo made twice (or made for a lost answer) found and deleted",
+    ["kind"],
+)
+IN_DOUBT = Counter(
+    "arvo_calls_in_doubt_total",
+    "Creating calls whose effect is unknown (lost answer, crash before the commit)",
+    ["endpoint"],
+)
+BACKLOG = Gauge(
+    "arvo_backlog",
+    "Pieces of work waiting for Arvo, by kind",
+    ["kind"],
+    multiprocess_mode="livemax",
+)
+OUTCOMES = Counter(
+    "arvo_bundle_outcomes_total", "Bundles finished, by outcome", ["kind", "outcome"]
+)
+POSSIBLE_ORPHANS = Gauge(
+    "arvo_possible_orphans",
+    "Creating calls still in doubt that the contract cannot reconcile (codes, TPK links)",
+    ["endpoint"],
+    multiprocess_mode="livemax",
+)

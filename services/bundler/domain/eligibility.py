@@ -57,6 +57,8 @@ class Syy(StrEnum):
     ODOTTAA_NIPUTUSTA = "odottaa_niputusta"
     #: J4: the earlier part of a jatkumo waits for its latest jakso.
     JATKUU_MYOHEMMIN = "jatkuu_myohemmin"
+    #: N1: in a bundle (the syy of tila `niputettu`; the bundle tells the rest).
+    NIPUTETTU = "niputettu"
     # Outcomes of the jakso's bundle (C3, Arvo 404): "later states" in rules.md.
     YHTEYSTIETO_PUUTTUU = "yhteystieto_puuttuu"
     ARVO_EI_KYSELYA = "arvo_ei_kyselya"

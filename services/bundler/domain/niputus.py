@@ -16,7 +16,18 @@ from services.bundler.domain.jakso import (
     normalize_ytunnus,
 )
 from shared.domain.dates import is_answer_window_closed
+from shared.domain.koodisto import Hankkimistapa
 from shared.domain.names import nippu_tunniste, normalize_name
+from shared.events import NippuJaksoPayload
+
+#: D1, D2: every niputuspvm is the 1st or the 16th of a month, so TEP runs then (D3).
+TEP_RUN_DAYS = frozenset({1, 16})
+
+
+def is_tep_run_date(day: date) -> bool:
+    """D3: the TEP run is due on bundling dates (with D2 alone the 16th finds nothing
+    new but late jaksot, which it bundles as the first run after they became eligible)."""
+    return day.day in TEP_RUN_DAYS
 
 
 @dataclass(frozen=True, order=True)
@@ -134,3 +145,40 @@ def niputa(candidates: Iterable[NiputusCandidate], run_date: date) -> NiputusRes
         members = sorted(by_key[key], key=lambda c: c.jakso_id)
         niput.append(Nippu(key, members[0].tyopaikan_nimi, tuple(c.jakso_id for c in members)))
     return NiputusResult(tuple(niput), tuple(sorted(not_due)), tuple(sorted(window_closed)))
+
+
+def nippu_jakso(
+    jakso_id: int, jakso: Jakso, opiskeluoikeus: Opiskeluoikeus, key: NippuKey, kesto: int
+) -> NippuJaksoPayload:
+    """One jakso of a bundle as Arvo's POST vastaajatunnus needs it (arvo-api.md), with
+    its kesto (K2). `jakso_id` is the bundler's row id; the jakso is one `niputa` bundled
+    (it passed E5, E12 and has a `loppu`)."""
+    suoritus = opiskeluoikeus.ammatillinen_suoritus
+    if suoritus is None or jakso.loppu is None:
+        raise ValueError(f"jakso {jakso.id} cannot be bundled: no suoritus or loppu")
+    osa = jakso.tutkinnon_osa
+    paikallinen = osa.kind == "paikallinen"
+    tyopaikka = (jakso.tyopaikan_nimi or "").strip()
+    return NippuJaksoPayload(
+        jakso_id=jakso_id,
+        koulutustoimija_oid=key.koulutustoimija,
+        oppilaitos_oid=opiskeluoikeus.oppilaitos_oid,
+        toimipiste_oid=suoritus.toimipiste_oid,
+        tyonantaja=key.y_tunnus,
+        tyopaikka=tyopaikka,
+        tyopaikka_normalisoitu=normalize_name(tyopaikka),
+        tutkintotunnus=key.tutkinto,
+        tutkinnon_osa=None if paikallinen else osa.koodi,
+        paikallinen_tutkinnon_osa=osa.nimi if paikallinen else None,
+        tutkintonimike=list(suoritus.tutkintonimikkeet),
+        osaamisala=list(suoritus.osaamisalat),
+        tyopaikkajakson_alkupvm=jakso.alku,
+        tyopaikkajakson_loppupvm=jakso.loppu,
+        rahoituskausi_pvm=jakso.loppu,
+        osa_aikaisuus=jakso.osa_aikaisuus,
+        sopimustyyppi=(
+            "oppisopimus" if jakso.hankkimistapa is Hankkimistapa.OPPISOPIMUS else "koulutussopimus"
+        ),
+        oppisopimuksen_perusta=jakso.oppisopimuksen_perusta,
+        kesto=kesto,
+    )

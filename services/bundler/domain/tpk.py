@@ -26,6 +26,16 @@ _TEP_ELIGIBLE_STATES = frozenset(
 _LATER_TILAT = frozenset({Tila.NIPUTETTU, Tila.LAHETETTY, Tila.VASTATTU, Tila.VASTAUSAIKA_LOPPUNUT})
 
 
+def is_tpk_run_date(day: date) -> bool:
+    """T4: the TPK run is due on 1.1 (the autumn's bundles) and 1.7 (the spring's)."""
+    return day.day == 1 and day.month in (1, 7)
+
+
+#: T2: the stored tilat of jaksot that may count (the states are checked exactly by
+#: `is_tep_eligible_state`); a store can filter by these first.
+TPK_TILAT = frozenset({Tila.ODOTTAA, Tila.EI_LAHETETA, *_LATER_TILAT})
+
+
 def is_tep_eligible_state(state: JaksoState) -> bool:
     """T2: E15 (or its J4 form, waiting for the jatkumo's latest jakso) or a later state;
     of `ei_laheteta` only the contact outcome (C3) counts."""

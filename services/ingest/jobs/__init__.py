@@ -1,1 +1,2 @@
-"""Operator jobs of the ingest, run from the command line (`python -m services.ingest`)."""
+"""Jobs of the ingest: operator jobs run from the command line (`python -m services.ingest`,
+replay) and dated jobs run by date (shared/jobs.py: the P1 clean-up)."""

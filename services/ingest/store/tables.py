@@ -6,6 +6,8 @@ type is `json`, not `jsonb`: it keeps the text exactly as received and costs Pos
 syntax check rather than a conversion on the ingest's hot path; it still answers `->`.
 `documents` holds the latest version number and hash per document: its row lock orders
 concurrent writers, so versions are gapless and their events leave in version order.
+The one rewrite of a stored version is P1's: the content of a version superseded (or
+deleted) longer than the retention is removed, its number, hash and times stay.
 """
 
 from sqlalchemy import (
@@ -24,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSON
 
 from shared.db import service_metadata
+from shared.jobs import runs_table
 from shared.messaging.outbox import outbox_table
 
 SCHEMA = "ingest"
@@ -53,7 +56,9 @@ document_versions = Table(
     Column("deleted", Boolean, nullable=False, server_default="false"),
     Column("source", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("personal_data_removed_at", DateTime(timezone=True)),
     UniqueConstraint("kind", "key", "version"),
 )
 
 outbox = outbox_table(metadata)
+runs = runs_table(metadata)

@@ -18,6 +18,7 @@ import httpx
 from pydantic import SecretStr
 
 from services.sender.delivery.attempts import logged
+from services.sender.delivery.smtp import WITHDRAWN, Handover
 from services.sender.domain.compose import OutgoingSms
 from services.sender.domain.outcomes import (
     DeliveryResult,
@@ -75,17 +76,22 @@ class SmsGatewayClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, sms: OutgoingSms, *, label: str) -> DeliveryResult:
-        """One attempt; ``label`` names the message in logs (its key, never the number)."""
-        return await logged("sms", label, self._attempt(sms))
+    async def send(
+        self, sms: OutgoingSms, *, label: str, handover: Handover | None = None
+    ) -> DeliveryResult:
+        """One attempt; ``label`` names the message in logs (its key, never the number);
+        ``handover`` runs right before the request goes out."""
+        return await logged("sms", label, self._attempt(sms, handover))
 
-    async def _attempt(self, sms: OutgoingSms) -> DeliveryResult:
+    async def _attempt(self, sms: OutgoingSms, handover: Handover | None) -> DeliveryResult:
         body = {
             "sender": self.sender,
             "destination": [sms.destination],
             "text": sms.text,
             "client_ref": sms.client_ref,
         }
+        if handover is not None and not await handover():
+            return WITHDRAWN
         try:
             response = await self._http.post("/messages", json=body)
         except _NOT_SENT as exc:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -38,6 +39,14 @@ from services.sender.domain.outcomes import (
     without_recipient,
 )
 from services.sender.settings import SenderSettings, StartTls
+
+Handover = Callable[[], Awaitable[bool]]
+"""Called just before the message is handed over (SMTP DATA, the gateway request): the
+caller records that the unknown-outcome window opens, and answers False when the message
+is no longer its to send (its claim was taken over), so nothing is handed over."""
+
+#: The outcome when the handover was refused: nothing left us, safe to try again.
+WITHDRAWN = DeliveryResult(Outcome.TEMPORARY, "not handed over: the claim on it was lost")
 
 _START_TLS: dict[StartTls, bool | None] = {
     StartTls.AUTO: None,  # aiosmtplib: upgrade when EHLO offers STARTTLS
@@ -95,16 +104,22 @@ class SmtpClient:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         return self._local_hostname
 
-    async def send(self, message: EmailMessage, *, label: str) -> DeliveryResult:
+    async def send(
+        self, message: EmailMessage, *, label: str, handover: Handover | None = None
+    ) -> DeliveryResult:
         """One attempt to hand ``message`` over; to its To address, from its From address.
 
-        ``label`` names the message in logs (its key, never the recipient).
+        ``label`` names the message in logs (its key, never the recipient); ``handover``
+        runs after RCPT was accepted, right before DATA.
         """
         recipient = _single_address(message, "To")
         sender = parseaddr(str(message["From"]))[1]
-        return await logged("email", label, self._attempt(message.as_bytes(), sender, recipient))
+        attempt = self._attempt(message.as_bytes(), sender, recipient, handover)
+        return await logged("email", label, attempt)
 
-    async def _attempt(self, data: bytes, sender: str, recipient: str) -> DeliveryResult:
+    async def _attempt(
+        self, data: bytes, sender: str, recipient: str, handover: Handover | None
+    ) -> DeliveryResult:
         password = self._password.get_secret_value() if self._password is not None else None
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
@@ -123,6 +138,8 @@ class SmtpClient:
             await smtp.mail(sender)
             stage = SmtpStage.RCPT
             await smtp.rcpt(recipient)
+            if handover is not None and not await handover():
+                return WITHDRAWN
             stage = SmtpStage.DATA
             answer = await smtp.data(data)
             detail = without_recipient(f"{answer.code} {answer.message}", recipient)

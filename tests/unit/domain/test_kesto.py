@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.bundler.domain.jakso import (
@@ -16,8 +17,16 @@ from services.bundler.domain.jakso import (
     Keskeytymisajanjakso,
     Opiskeluoikeus,
 )
-from services.bundler.domain.kesto import OppijanJakso, day_shares, kesto, round_half_up
-from tests.unit.domain.builders import jakso, opiskeluoikeus
+from services.bundler.domain.kesto import (
+    OppijanJakso,
+    active_days,
+    active_intervals,
+    day_shares,
+    interval_day_shares,
+    kesto,
+    round_half_up,
+)
+from tests.unit.domain.builders import d, jakso, opiskeluoikeus
 
 KNOWN = opiskeluoikeus()
 
@@ -168,3 +177,53 @@ def test_kesto_never_exceeds_the_calendar_length(jaksot: list[OppijanJakso]) -> 
     ended = [oj_.jakso.loppu for oj_ in jaksot if oj_.jakso.loppu is not None]
     span = (max(ended) - min(oj_.jakso.alku for oj_ in jaksot)).days + 1
     assert sum(day_shares(jaksot).values()) <= max(span, 0)
+
+
+@settings(max_examples=500)
+@given(jaksot=oppijan_jaksot())
+def test_interval_shares_equal_the_day_by_day_reference(jaksot: list[OppijanJakso]) -> None:
+    """K1: the range-based computation a niputus run uses gives exactly the shares of
+    the day-by-day definition, for overlaps, open jaksot, interruptions and pauses."""
+    assert interval_day_shares(jaksot) == day_shares(jaksot)
+
+
+@given(jaksot=oppijan_jaksot())
+def test_active_intervals_are_the_active_days(jaksot: list[OppijanJakso]) -> None:
+    until = START + timedelta(days=200)
+    for oj_ in jaksot:
+        ranges = active_intervals(oj_, until)
+        days = [
+            first + timedelta(days=i)
+            for first, last in ranges
+            for i in range((last - first).days + 1)
+        ]
+        assert tuple(days) == active_days(oj_, until)
+        assert all(
+            earlier[1] + timedelta(days=1) < later[0]
+            for earlier, later in itertools.pairwise(ranges)
+        )
+
+
+@pytest.mark.parametrize(
+    ("keskeytykset", "expected"),
+    [
+        ((), ((d("2024-01-01"), d("2024-01-10")),)),
+        (
+            (("2024-01-03", "2024-01-04"),),
+            ((d("2024-01-01"), d("2024-01-02")), (d("2024-01-05"), d("2024-01-10"))),
+        ),
+        ((("2023-12-01", None),), ()),
+        ((("2024-01-10", None),), ((d("2024-01-01"), d("2024-01-09")),)),
+        (
+            (("2024-01-01", "2024-01-01"), ("2024-01-02", "2024-01-05")),
+            ((d("2024-01-06"), d("2024-01-10")),),
+        ),
+        ((("2024-01-05", "2024-01-02"),), ((d("2024-01-01"), d("2024-01-10")),)),
+    ],
+)
+def test_active_intervals_table(
+    keskeytykset: tuple[tuple[str, str | None], ...], expected: tuple[tuple[date, date], ...]
+) -> None:
+    """K1: interruptions cut the jakso's range; an inverted one covers no day."""
+    j = jakso("2024-01-01", "2024-01-10", keskeytykset=keskeytykset)
+    assert active_intervals(OppijanJakso(j, KNOWN), d("2024-01-10")) == expected

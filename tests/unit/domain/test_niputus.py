@@ -11,14 +11,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.bundler.domain.eligibility import evaluate
-from services.bundler.domain.jakso import JaksoId, Opiskeluoikeus
+from services.bundler.domain.jakso import JaksoId, Opiskeluoikeus, TutkinnonOsa
 from services.bundler.domain.niputus import (
     NippuKey,
     NiputusCandidate,
     candidate,
+    is_tep_run_date,
+    nippu_jakso,
     nippu_key,
     niputa,
 )
+from shared.domain.dates import DEFAULT_POLICIES, POLICIES_WITH_2025_AMENDMENT, niputuspvm
+from shared.domain.koodisto import Hankkimistapa
+from shared.events import NippuJaksoPayload
 from tests.unit.domain.builders import d, hoks, jakso, opiskeluoikeus
 
 RUN = d("2024-03-16")
@@ -217,3 +222,83 @@ def test_bundling_is_independent_of_input_order(
 def test_candidate_uses_the_evaluated_niputuspvm() -> None:
     c = candidate(replace(jakso(), tyopaikan_nimi=None), opiskeluoikeus(), RUN)
     assert (c.key.niputuspvm, c.tyopaikan_nimi) == (RUN, "")
+
+
+@pytest.mark.parametrize(
+    ("day", "due"),
+    [
+        ("2025-03-01", True),
+        ("2025-03-16", True),
+        ("2025-02-01", True),
+        ("2025-03-15", False),
+        ("2025-03-17", False),
+        ("2025-03-31", False),
+    ],
+)
+def test_tep_run_is_due_on_bundling_dates(day: str, due: bool) -> None:
+    """D1/D2, D3: every niputuspvm is a 1st or a 16th; the scheduler runs TEP then."""
+    assert is_tep_run_date(d(day)) is due
+
+
+@given(loppu=st.dates(date(2021, 7, 1), date(2030, 12, 31)))
+def test_every_niputuspvm_is_a_tep_run_date(loppu: date) -> None:
+    """D1, D2: whichever policy, a jakso's niputuspvm is a day the TEP run is due."""
+    for policies in (DEFAULT_POLICIES, POLICIES_WITH_2025_AMENDMENT):
+        assert is_tep_run_date(niputuspvm(loppu, policies))
+
+
+ARVO_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "ammatillinen-koulutussopimus": (
+        {},
+        {
+            "tutkinnon_osa": "106945",
+            "paikallinen_tutkinnon_osa": None,
+            "sopimustyyppi": "koulutussopimus",
+            "oppisopimuksen_perusta": None,
+        },
+    ),
+    "paikallinen": (
+        {"tutkinnon_osa": TutkinnonOsa("paikallinen", nimi="Oma osa")},
+        {"tutkinnon_osa": None, "paikallinen_tutkinnon_osa": "Oma osa"},
+    ),
+    "yrittajan-oppisopimus": (
+        {"hankkimistapa": Hankkimistapa.OPPISOPIMUS, "oppisopimuksen_perusta": "02"},
+        {"sopimustyyppi": "oppisopimus", "oppisopimuksen_perusta": "02"},
+    ),
+    "part-time": ({"osa_aikaisuus": 60}, {"osa_aikaisuus": 60}),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), ARVO_CASES.values(), ids=ARVO_CASES.keys())
+def test_nippu_jakso_has_what_arvo_needs(changes: dict[str, Any], expected: dict[str, Any]) -> None:
+    """arvo-api.md POST vastaajatunnus: each jakso's background data, from the jakso, its
+    study right and the bundle key; `rahoituskausi_pvm` is the jakso's end date."""
+    base = jakso(alku="2024-01-08", loppu="2024-03-15", tutkinnon_osa="tutkinnonosat_106945")
+    j = replace(
+        base,
+        tutkinnon_osa=replace(base.tutkinnon_osa, koodi="106945"),
+        tyopaikan_nimi=" Perhosen Päiväkoti ",
+    )
+    j = replace(j, **changes)
+    oo = opiskeluoikeus()
+    key = nippu_key(j, oo, d("2024-03-16"))
+    payload = nippu_jakso(42, j, oo, key, 17).model_dump(mode="json")
+    common = {
+        "jakso_id": 42,
+        "koulutustoimija_oid": oo.koulutustoimija_oid,
+        "oppilaitos_oid": oo.oppilaitos_oid,
+        "toimipiste_oid": oo.suoritukset[0].toimipiste_oid,
+        "tyonantaja": "1234567-8",
+        "tyopaikka": "Perhosen Päiväkoti",
+        "tyopaikka_normalisoitu": "perhosen_paivakoti",
+        "tutkintotunnus": "351301",
+        "tutkintonimike": ["10024"],
+        "osaamisala": ["1525"],
+        "tyopaikkajakson_alkupvm": "2024-01-08",
+        "tyopaikkajakson_loppupvm": "2024-03-15",
+        "rahoituskausi_pvm": "2024-03-15",
+        "osa_aikaisuus": 100,
+        "kesto": 17,
+    }
+    assert payload == {**payload, **common, **expected}
+    assert set(payload) == set(NippuJaksoPayload.model_fields)

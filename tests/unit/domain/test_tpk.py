@@ -9,9 +9,11 @@ import pytest
 
 from services.bundler.domain.eligibility import JaksoState, Syy, Tila
 from services.bundler.domain.tpk import (
+    TPK_TILAT,
     TpkCandidate,
     is_tep_eligible_state,
     is_tpk_jakso,
+    is_tpk_run_date,
     niputa_tpk,
     tpk_kausi_for_run,
     tpk_key,
@@ -187,3 +189,27 @@ def test_tpk_kausi_for_run(run: str, kausi: str | None) -> None:
 def test_tiedonkeruukausi_is_by_loppu() -> None:
     """T1 (for TPK): a jakso ending 30.6. belongs to spring, 1.7. to autumn."""
     assert SPRING.contains(date(2024, 6, 30)) and not SPRING.contains(date(2024, 7, 1))
+
+
+@pytest.mark.parametrize(
+    ("day", "due"),
+    [
+        ("2025-07-01", True),
+        ("2026-01-01", True),
+        ("2025-07-02", False),
+        ("2025-08-01", False),
+        ("2025-06-30", False),
+        ("2025-12-01", False),
+    ],
+)
+def test_tpk_run_is_due_on_1_1_and_1_7(day: str, due: bool) -> None:
+    """T4: the scheduler runs TPK niputus on 1.1 and 1.7 only (repeats go by the API)."""
+    assert is_tpk_run_date(d(day)) is due
+
+
+@pytest.mark.parametrize("tila", list(Tila))
+@pytest.mark.parametrize("syy", [*Syy, None])
+def test_tpk_tilat_hold_every_tep_eligible_state(tila: Tila, syy: Syy | None) -> None:
+    """T2: a store filtering by TPK_TILAT first loses no state that counts."""
+    if is_tep_eligible_state(JaksoState(tila, syy)):
+        assert tila in TPK_TILAT

@@ -1,0 +1,106 @@
+"""The adapter killed with SIGKILL at random moments while it links bundles, restarted,
+killed again: every bundle still ends with exactly one link and each jakso one live code
+(issue 13). Runs the adapter as a process (`python -m services.arvo_adapter`) on a
+database and vhost of its own, so the session's in-process adapter takes none of the work.
+
+`ARVO_TEST_KILL_BUNDLES` (default 100; the issue's 500) and `ARVO_TEST_KILLS` (default 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest_asyncio
+
+from shared.db import Database
+from shared.messaging.topology import declare_topology
+from tests.integration.arvo_adapter.conftest import (
+    ARVO_PASSWORD,
+    ARVO_USER,
+    FakeArvo,
+    nippu_ready,
+    publish,
+    stored_niput,
+    wait_done,
+)
+from tests.integration.arvo_adapter.exactly_once import check_exactly_once
+from tests.support.infra import Infra, create_infra, destroy_infra
+from tests.support.services import ServiceProcess, service_env
+
+KILL_BUNDLES = int(os.environ.get("ARVO_TEST_KILL_BUNDLES", "100"))
+KILLS = int(os.environ.get("ARVO_TEST_KILLS", "4"))
+RETRY_DELAYS_MS = [200, 500, 1000]
+
+
+@pytest_asyncio.fixture
+async def own_infra() -> AsyncIterator[Infra]:
+    created = await create_infra()
+    try:
+        yield created
+    finally:
+        await destroy_infra(created)
+
+
+async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
+    own_infra: Infra, fake_arvo: FakeArvo
+) -> None:
+    env = service_env(
+        own_infra,
+        ARVO_URL=f"{fake_arvo.root}/api/",
+        ARVO_USER=ARVO_USER,
+        ARVO_PASSWORD=ARVO_PASSWORD,
+        ARVO_TIMEOUT_SECONDS="2",
+        ARVO_CONNECT_TIMEOUT_SECONDS="1",
+        ARVO_MAX_ATTEMPTS="3",
+        ARVO_BACKOFF_INITIAL_SECONDS="0.01",
+        ARVO_BACKOFF_MAX_SECONDS="0.05",
+        ARVO_BREAKER_FAILURE_THRESHOLD="50",
+        ARVO_WORK_POLL_SECONDS="0.2",
+        ARVO_WORK_BACKOFF_INITIAL_SECONDS="0.05",
+        ARVO_WORK_BACKOFF_MAX_SECONDS="0.5",
+        ARVO_CONCURRENCY="16",
+        DB_POOL_SIZE="30",
+        RETRY_DELAYS_MS=str(RETRY_DELAYS_MS),
+        LOG_LEVEL="WARNING",
+    )
+    rng = random.Random(500)
+    sent = [nippu_ready(jaksot=rng.randint(1, 3)) for _ in range(KILL_BUNDLES)]
+    ids = [n.nippu_id for n in sent]
+    connection = await aio_pika.connect(own_infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        # The queue exists before the adapter first starts, as in production.
+        await declare_topology(channel, RETRY_DELAYS_MS)
+        await publish(channel, *sent)
+
+    db = Database(own_infra.database_url, pool_size=2)
+    adapter = ServiceProcess("arvo_adapter", env)
+    started = time.perf_counter()
+    done_at_kills: list[int] = []
+    try:
+        for _ in range(KILLS):
+            await adapter.start()
+            await asyncio.sleep(rng.uniform(0.3, 2.0))  # a random moment, then the kill
+            adapter.kill()
+            rows = await stored_niput(db, ids)
+            done_at_kills.append(sum(1 for r in rows.values() if r.state == "done"))
+        await adapter.start()
+        await wait_done(db, ids, timeout=60 + KILL_BUNDLES * 0.5)
+        elapsed = time.perf_counter() - started
+        # uvicorn re-raises SIGTERM after its graceful shutdown, hence -15 rather than 0.
+        assert await adapter.terminate() in (0, -15)
+        checked = await check_exactly_once(db, fake_arvo.state, sent)
+    finally:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
+        await db.dispose()
+    print(
+        f"\nkilled {KILLS} times (done at each kill: {done_at_kills}); {checked}; {elapsed:.1f} s"
+    )
+    # The kills fell while bundles were being linked, not before or after all of them.
+    assert done_at_kills[-1] < KILL_BUNDLES
