@@ -6,8 +6,7 @@ APIs answer, for the cases of `flow_scenario`.
 
 One set of processes and one walk through the dates for the whole module (the walk is the
 expensive part); each test then reads the outcome of its own case, told apart by its
-koulutustoimija, instructors and addresses. Tests of parts not on main yet are marked
-`xfail(strict=True)` naming the part: the lead removes the mark when it lands.
+koulutustoimija, instructors and addresses.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from demo.driver import Driver, job_due
+from demo.driver import Driver, RetryingTransport, job_due
 from demo.generate import Dataset, generate
 from services.ingest.domain.hoks import parse_hoks
 from tests.e2e import flow_scenario as sc
@@ -34,10 +33,6 @@ from tests.support.system import System, running_system
 pytestmark = pytest.mark.e2e
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
-
-
-def waits_for(part: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"waits for {part}")
 
 
 @dataclass
@@ -212,7 +207,7 @@ async def system() -> AsyncIterator[System]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def outcome(system: System) -> Outcome:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         return await asyncio.wait_for(walk(client, system, sc.build()), timeout=420)
 
 
@@ -363,7 +358,7 @@ async def test_tpk_on_1_7_by_normalised_workplace_without_the_entrepreneur(
 
 
 async def test_reports_after_the_personal_data_cleanup(system: System, outcome: Outcome) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         answer = await client.get(
             f"{system.endpoints.bundler}/api/v1/reports/jaksot",
             params={
@@ -389,7 +384,7 @@ async def test_the_demo_walks_its_data_set_and_shows_every_jakso(system: System)
     dataset = Dataset(
         dataset.seed, dataset.start, 16, dataset.providers, dataset.students, dataset.upserts
     )
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         driver = Driver(dataset, system.endpoints, client=client, settle_seconds=0.5)
         snapshots = await asyncio.wait_for(driver.run(), timeout=180)
     assert [s.day for s in snapshots] == [dt.date(2024, 1, 1), dt.date(2024, 1, 16), dataset.end]
