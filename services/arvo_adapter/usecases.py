@@ -237,6 +237,11 @@ class ArvoAdapter:
     def arvo_refuses_calls(self) -> bool:
         return self.arvo.breaker.state is BreakerState.OPEN
 
+    @property
+    def arvo_on_trial(self) -> bool:
+        """Half-open: the breaker lets one trial call through to see if Arvo is back."""
+        return self.arvo.breaker.state is BreakerState.HALF_OPEN
+
     async def due_work(self, *, limit: int, exclude: Sequence[uuid.UUID]) -> list[store.WorkKey]:
         async with self.db.transaction() as session:
             return await store.due_work(session, limit=limit, exclude=exclude)
@@ -273,7 +278,7 @@ class ArvoAdapter:
             async with lock.transaction() as session:
                 bundle = await store.load_bundle(session, key.id, CREATE_LINK)
             ok = True
-            if bundle.nippu is not None and bundle.nippu.state == "pending":
+            if bundle.nippu is not None and bundle.nippu.state == "pending" and bundle.nippu.due:
                 ok = await self._guarded(lock, niput, key.id, self._link_nippu(lock, bundle))
             if bundle.changes and ok:
                 await self._work_changes(lock, bundle.changes)
@@ -306,7 +311,9 @@ class ArvoAdapter:
         async with lock.transaction() as session:
             attempts = await store.attempts_of(session, table, key) + 1
             if isinstance(exc, ArvoCircuitOpen):
-                delay = max(self.arvo.breaker.seconds_until_retry(), 0.05)
+                # Open: until the cooldown ends; half-open: while the trial runs.
+                breaker = self.arvo.breaker
+                delay = max(breaker.seconds_until_retry() or breaker.cooldown_seconds / 4, 0.05)
             else:
                 delay = retry_delay(
                     attempts,

@@ -943,6 +943,15 @@ _REPORTED_TO_ARVO = frozenset(
         flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_MUISTUTUSTA,
     }
 )
+#: A bundle in these states has had no message go out (W2 closes it unsent).
+_UNSENT_TILAT = frozenset(
+    {
+        flow.NippuTila.ODOTTAA_LAHETYSTA.value,
+        flow.NippuTila.NIPUTETTU.value,
+        flow.NippuTila.LAHETYS_EPAONNISTUNUT.value,
+        flow.NippuTila.BOUNCED.value,
+    }
+)
 _LATER_RULES = {
     flow.NippuTila.LAHETETTY: "S2",
     flow.NippuTila.VASTATTU: "S3",
@@ -1151,11 +1160,7 @@ class Flow:
         members = await flow_store.jaksot_of_nippu(session, nippu.id)
         await self._jaksot_follow(
             session,
-            [
-                j
-                for j in members
-                if flow.jakso_follows_bundle(j.tila, j.syy) or j.tila == "lahetetty"
-            ],
+            [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
             new,
             cause,
         )
@@ -1184,23 +1189,61 @@ class Flow:
         await add_transitions(
             session,
             [
-                TransitionRecord(
-                    jakso_id=j.id,
-                    at=at,
-                    from_tila=j.tila,
-                    from_syy=j.syy,
-                    to_tila=later.tila.value,
-                    to_syy=j.syy if later.syy is None else later.syy.value,
+                _flow_transition(
+                    j.id,
+                    (j.tila, j.syy),
+                    (later.tila.value, j.syy if later.syy is None else later.syy.value),
                     rule=rule,
-                    changed=("nippu.tila",),
+                    changed="nippu.tila",
                     cause=cause.event_type,
                     message_id=cause.message_id,
-                    applied=True,
-                    loppu_muutos=None,
+                    at=at,
                 )
                 for j in moving
             ],
         )
+
+    # --- Windows that closed before any message went out ----------------------------------
+
+    async def close_unsent(self, date: dt.date, *, job: str, batch: int = 500) -> dict[str, int]:
+        """The daily job: a bundle whose last answer day passed before `date` without any
+        message going out (every message failed or bounced, or none was ever reported)
+        ends `vastausaika_loppunut_ennen_lahetysta`; its jaksot `vastausaika_loppunut`
+        (rules.md: "closed unanswered or never sent"); Arvo is told when it has the link.
+        A bundle without usable contacts keeps its state (its jaksot say why: C3)."""
+        cause = FlowCause(f"{job} {date}", uuid.uuid5(uuid.NAMESPACE_URL, f"{job}/{date}"))
+        closed = told = 0
+        while True:
+            async with self.db.transaction() as session:
+                found = await flow_store.lock_unsent_closed(
+                    session, tilat=_UNSENT_TILAT, before=date, limit=batch
+                )
+                for nippu in found:
+                    tila = flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_LAHETYSTA
+                    await flow_store.update_nippu(session, nippu.id, tila=tila.value)
+                    members = await flow_store.jaksot_of_nippu(session, nippu.id)
+                    await self._jaksot_follow(
+                        session,
+                        [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
+                        tila,
+                        cause,
+                    )
+                    if nippu.linkki is not None:
+                        told += 1
+                        await add_event(
+                            session,
+                            outbox,
+                            ArvoStatusUpdate.TYPE,
+                            ArvoStatusUpdate(
+                                nippu_id=nippu.id,
+                                tunniste=nippu.tunniste,
+                                tila=tila.value,
+                                voimassa_loppupvm=nippu.voimassa_loppupvm,
+                            ),
+                        )
+            closed += len(found)
+            if len(found) < batch:
+                return {"niput_suljettu": closed, "arvolle_kerrottu": told}
 
     # --- Resend (S4) -------------------------------------------------------------------------
 
@@ -1289,22 +1332,19 @@ class Flow:
             await flow_store.set_jakso_states(
                 session, [row_id], tila=evaluated.tila, syy=evaluated.syy, rule=evaluated.rule
             )
+            old_syy = None if before.state.syy is None else before.state.syy.value
             await add_transitions(
                 session,
                 [
-                    TransitionRecord(
-                        jakso_id=row_id,
-                        at=at,
-                        from_tila=before.state.tila.value,
-                        from_syy=None if before.state.syy is None else before.state.syy.value,
-                        to_tila=evaluated.tila.value,
-                        to_syy=evaluated.syy.value,
+                    _flow_transition(
+                        row_id,
+                        (before.state.tila.value, old_syy),
+                        (evaluated.tila.value, evaluated.syy.value),
                         rule=evaluated.rule,
-                        changed=("peruttu",),
+                        changed="peruttu",
                         cause=str(cause),
                         message_id=cause.message_id,
-                        applied=True,
-                        loppu_muutos=None,
+                        at=at,
                     )
                 ],
             )
@@ -1325,6 +1365,7 @@ class Flow:
     ) -> None:
         if not kaudet or not await flow_store.has_bundled_jaksot(session, oppija_oid):
             return
+        await flow_store.lock_oppija(session, oppija_oid)
         rows = await flow_store.oppijan_jaksot(session, oppija_oid)
         bundled = [
             r
@@ -1531,6 +1572,34 @@ _LINKED_WITHOUT_LINK = frozenset(
         flow.NippuTila.PERUTTU.value,
     }
 )
+
+
+def _flow_transition(
+    jakso_id: int,
+    old: tuple[str, str | None],
+    new: tuple[str, str],
+    *,
+    rule: str,
+    changed: str,
+    cause: str,
+    message_id: uuid.UUID,
+    at: dt.datetime,
+) -> TransitionRecord:
+    """E18: a state the flow gave a jakso (its bundle's fate, or its cancellation)."""
+    return TransitionRecord(
+        jakso_id=jakso_id,
+        at=at,
+        from_tila=old[0],
+        from_syy=old[1],
+        to_tila=new[0],
+        to_syy=new[1],
+        rule=rule,
+        changed=(changed,),
+        cause=cause,
+        message_id=message_id,
+        applied=True,
+        loppu_muutos=None,
+    )
 
 
 def _validity(payload: NippuLinked) -> dict[str, object]:

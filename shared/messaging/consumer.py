@@ -192,6 +192,20 @@ class Consumer:
                 batch.append(self._arrived.get_nowait())
             try:
                 await self._apply(batch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling() > 0:
+                    raise  # stop()
+                # Cancelled from within (a handler's call on a connection that died): the
+                # transaction was rolled back; the worker must live on, as the relay does.
+                log.warning(
+                    "consumer batch cancelled from within; its messages are retried",
+                    extra={"queue": self.spec.name, "messages": len(batch)},
+                )
+                for message in batch:
+                    if not message.processed:  # not already settled one by one
+                        with contextlib.suppress(Exception):
+                            await self._retry(message, RuntimeError("the batch was cancelled"))
             except Exception:
                 # Only acking or setting aside on a lost channel gets here: the broker
                 # redelivers what was not acked.

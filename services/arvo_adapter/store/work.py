@@ -269,7 +269,14 @@ class BundleWork:
 
 
 async def load_bundle(session: AsyncSession, nippu_id: uuid.UUID, link_endpoint: str) -> BundleWork:
-    nippu = await get_nippu(session, nippu_id)
+    """`nippu.due`: its own backoff has run out (a due change alone does not hurry it)."""
+    nippu = (
+        await session.execute(
+            select(niput, (niput.c.next_attempt_at <= func.now()).label("due")).where(
+                niput.c.nippu_id == nippu_id
+            )
+        )
+    ).first()
     jaksot = [
         JaksoRecord(
             jakso_id=r.jakso_id,

@@ -28,7 +28,7 @@ from tests.integration.arvo_adapter.conftest import (
 )
 from tests.support.events import EventCapture
 from tests.support.polling import eventually
-from tests.support.services import Running
+from tests.support.services import READER_TOKEN, Running
 
 
 def linked_events(events: EventCapture, nippu_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -342,3 +342,25 @@ async def test_a_link_whose_answer_was_lost_is_deleted_and_made_again(
     assert sorted(live.tunnukset) == sorted(j["tunnus"] for j in event["payload"]["jaksot"])
     counts = fake_arvo.state.counts()
     assert counts["bundles_live"] == 1 and counts["codes_live"] == 2
+
+
+async def test_the_senders_status_client_reads_the_adapters_answer(
+    adapter: Running, fake_arvo: FakeArvo, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    """Contract between the two services: the sender's client (S3) against the real route."""
+    from pydantic import SecretStr
+
+    from services.sender.delivery.survey_status import SurveyStatusClient
+
+    nippu = nippu_ready(jaksot=1)
+    await publish(channel, nippu)
+    await wait_done(adapter, [nippu.nippu_id])
+    await fake_arvo.post(f"answer/{nippu.tunniste}")
+    client = SurveyStatusClient(base_url=adapter.base_url, token=SecretStr(READER_TOKEN))
+    try:
+        status = await client.status(nippu.tunniste)
+    finally:
+        await client.aclose()
+    assert status.vastattu is True
+    bundle = fake_arvo.state.bundles[nippu.tunniste]
+    assert status.voimassa_loppupvm == dt.date.fromisoformat(bundle.voimassa_loppupvm)

@@ -89,12 +89,14 @@ async def handle(h: Harness, session: AsyncSession, event: Envelope) -> None:
     """By the note's kind: `good` writes its effect; `raises` writes it and then fails;
     `sql` fails in the database (aborting the transaction up to its savepoint); `commit`
     writes a row that fails the commit; `block` writes its effect and waits until
-    released; `hold` waits for the gate."""
+    released; `hold` waits for the gate; `cancelled` is cancelled from within once."""
     note = str(event.payload["note"])
     h.sessions.setdefault(note, []).append(id(session))
     kind = note.split("-", 1)[0]
     if kind == "hold":
         await h.gate.wait()
+    if kind == "cancelled" and h.calls(note) == 1:
+        raise asyncio.CancelledError("as from a call on a connection that died")
     if kind == "sql":
         await session.execute(text("SELECT 1 / 0"))
     effect = await session.scalar(insert(effects).values(note=note).returning(effects.c.n))
@@ -292,3 +294,29 @@ async def test_nothing_is_acked_before_its_batch_commits(h: Harness) -> None:
     finally:
         await consumer.stop()
         await successor.close()
+
+
+async def test_a_handler_cancelled_from_within_does_not_end_the_consumer(h: Harness) -> None:
+    """Only `stop()` ends a consumer's worker; a CancelledError from a handler fails its
+    batch, whose messages are retried."""
+    good = notes("good", "good")
+    (cancelled,) = notes("cancelled")
+    broker = Broker(h.amqp_url)
+    await broker.connect()
+    spec = await fill(broker, held(good[0], cancelled, good[1]))
+    consumer = await start(h, broker, spec)
+    try:
+        for note in (*good, cancelled):
+            await eventually(
+                lambda note=note: count_effects(h.db, note),  # type: ignore[misc]
+                lambda n: n == 1,
+                what=f"{note} applied after the cancelled batch",
+            )
+        later = notes("good")[0]
+        await broker.publish(body(later), spec.name, exchange="")
+        await eventually(
+            lambda: count_effects(h.db, later), lambda n: n == 1, what="the worker lives on"
+        )
+    finally:
+        await consumer.stop()
+        await broker.close()

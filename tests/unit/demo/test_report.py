@@ -6,9 +6,17 @@ import datetime as dt
 import re
 from collections import Counter
 
+import httpx
 import pytest
 
-from demo.driver import Snapshot, answers_on, count_jaksot, count_messages, job_due
+from demo.driver import (
+    RetryingTransport,
+    Snapshot,
+    answers_on,
+    count_jaksot,
+    count_messages,
+    job_due,
+)
 from demo.generate import generate
 from demo.report import html_report, html_rows, rows_table, svg_bars, terminal_bars
 
@@ -87,9 +95,11 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
         ("tpk-niputus", dt.date(2025, 1, 1), True),
         ("tpk-niputus", dt.date(2025, 6, 1), False),
         ("reminders", dt.date(2025, 3, 2), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 16), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 17), False),
     ],
 )
-def test_jobs_are_due_as_the_scheduler_would_run_them(job: str, day: dt.date, due: bool) -> None:
+def test_jobs_are_due_as_the_demo_runs_them(job: str, day: dt.date, due: bool) -> None:
     assert job_due(job, day) is due
 
 
@@ -133,3 +143,26 @@ def test_a_report_of_unknown_shape_becomes_a_table_and_html_rows() -> None:
     page = html_rows(rows)
     assert "<td>0.40</td>" in page and "{&quot;tyyppi&quot;: &quot;tep&quot;}" in page
     assert "not available" in html_rows([])
+
+
+async def test_lost_connections_and_5xx_are_tried_again_but_never_a_resend() -> None:
+    calls: list[str] = []
+
+    class Flaky(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            if len(calls) % 2:
+                raise httpx.ReadError("connection closed", request=request)
+            if len(calls) == 4:
+                return httpx.Response(503)
+            return httpx.Response(200)
+
+    transport = RetryingTransport(inner=Flaky())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/v1/hoks/1/jaksot")).status_code == 200
+        assert calls == ["/api/v1/hoks/1/jaksot"] * 2
+        with pytest.raises(httpx.ReadError):
+            await client.post("/api/v1/niput/n1/resend")
+        assert calls[-1] == "/api/v1/niput/n1/resend" and len(calls) == 3
+        assert (await client.put("/api/v1/hoks/1")).status_code == 200, "after a 503, again"
+        assert calls[3:] == ["/api/v1/hoks/1"] * 3
