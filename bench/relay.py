@@ -4,16 +4,19 @@ Stages a backlog of N events in an outbox table (as a busy ingest leaves them), 
 times the real `OutboxRelay` publishing them to RabbitMQ and the real `Consumer`
 committing each into its inbox, until the inbox holds all N. As a baseline measured in
 the same run against the same broker: raw aio-pika publishing the same N messages with
-publisher confirms (pipelined) while a raw consumer acks them. Prints both and the ratio
-(the relay should reach at least half the raw rate). Uses a fresh database and vhost.
+publisher confirms (pipelined) while a raw consumer acks them. The two are measured
+alternately, `--rounds` times each, so that a shared machine's changing load falls on
+both; prints each round, the medians and their ratio (the relay should reach at least
+half the raw rate). Uses a fresh database and vhost.
 
-    python bench/relay.py --events 10000
+    python bench/relay.py --events 10000 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import time
 import uuid
@@ -115,6 +118,7 @@ async def through_relay(database_url: str, amqp_url: str, count: int) -> float:
         prefetch=settings.consumer_prefetch,
         max_attempts=settings.consumer_max_attempts,
         retry_delays_ms=settings.retry_delays_ms,
+        batch_size=settings.consumer_batch_size,
     )
     await consumer.start()
     started = time.perf_counter()
@@ -177,16 +181,31 @@ async def raw(amqp_url: str, count: int, prefetch: int) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="raw and relay measured alternately this many times each; medians compared",
+    )
     args = parser.parse_args()
+    prefetch = ServiceSettings().consumer_prefetch
+    raw_rates: list[float] = []
+    relay_rates: list[float] = []
     infra = await create_infra()
     try:
-        raw_rate = await raw(infra.amqp_url, args.events, ServiceSettings().consumer_prefetch)
-        relay_rate = await through_relay(infra.database_url, infra.amqp_url, args.events)
+        for _ in range(args.rounds):
+            raw_rates.append(await raw(infra.amqp_url, args.events, prefetch))
+            relay_rates.append(await through_relay(infra.database_url, infra.amqp_url, args.events))
     finally:
         await destroy_infra(infra)
-    print(f"events:                                      {args.events}")
-    print(f"raw aio-pika publish-confirm + consume-ack:  {raw_rate:8.0f} messages/s")
-    print(f"outbox -> relay -> RabbitMQ -> Consumer inbox: {relay_rate:6.0f} events/s")
+    raw_rate, relay_rate = statistics.median(raw_rates), statistics.median(relay_rates)
+    rounds = ", ".join(
+        f"{b:.0f}/{a:.0f}={b / a:.2f}" for a, b in zip(raw_rates, relay_rates, strict=True)
+    )
+    print(f"events:                                      {args.events} x {args.rounds} rounds")
+    print(f"rounds (relay/raw):                          {rounds}")
+    print(f"raw aio-pika publish-confirm + consume-ack:  {raw_rate:8.0f} messages/s (median)")
+    print(f"outbox -> relay -> RabbitMQ -> Consumer inbox: {relay_rate:6.0f} events/s (median)")
     print(f"ratio relay/raw:                             {relay_rate / raw_rate:8.2f}")
 
 

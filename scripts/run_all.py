@@ -259,6 +259,21 @@ def service_env(env: dict[str, str], listeners: list[Listener], with_fakes: bool
     return env
 
 
+def fake_views(env: dict[str, str], listeners: list[Listener], pid: int) -> list[str]:
+    """Where to look at what the fakes received: Arvo's state (links, answers), the SMS
+    gateway's messages, the mails the SMTP server took (JSON views, no auth)."""
+    host = _client_host(env.get("FAKE_HOST", "127.0.0.1"))
+    port = {entry.variable: entry.port for entry in listeners if entry.owner == "fakes"}
+    arvo = f"http://{host}:{port['FAKE_ARVO_PORT']}"
+    return [
+        f"  fakes         Arvo, SMS gateway, SMTP server  (pid {pid})",
+        f"    Arvo        API {arvo}/api/  state (links, answers): {arvo}/_fake/state",
+        f"    SMS gateway sent: http://{host}:{port['FAKE_SMS_PORT']}/_fake/messages",
+        f"    SMTP        {host}:{port['FAKE_SMTP_PORT']}  received: "
+        f"http://{host}:{port['FAKE_SMTP_VIEW_PORT']}/_fake/messages",
+    ]
+
+
 def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
@@ -297,14 +312,13 @@ def main() -> int:
                 url = f"http://{_client_host(entry.host)}:{entry.port}/docs"
                 print(f"  {entry.owner:<13} {url}  (pid {pid})", flush=True)
         if with_fakes:
-            fake = {entry.variable: entry.port for entry in listeners if entry.owner == "fakes"}
-            print(
-                f"  fakes         Arvo :{fake['FAKE_ARVO_PORT']}, SMS gateway "
-                f":{fake['FAKE_SMS_PORT']}, SMTP :{fake['FAKE_SMTP_PORT']} (mails at "
-                f":{fake['FAKE_SMTP_VIEW_PORT']})  (pid {supervisor.procs['fakes'].pid})",
-                flush=True,
-            )
-        print(f"logs in {logs}/; Ctrl-C stops everything", flush=True)
+            for line in fake_views(env, listeners, supervisor.procs["fakes"].pid):
+                print(line, flush=True)
+        print(
+            f"logs in {logs}/; `scripts/demo` loads a generated data set and walks it "
+            "through a half-year; Ctrl-C stops everything",
+            flush=True,
+        )
         supervisor.watch()
     except Interrupted:
         print("stopping everything", file=sys.stderr, flush=True)

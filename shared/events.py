@@ -159,6 +159,8 @@ class OpiskeluoikeusChanged(_Payload):
     document names it, else None. `opiskeluoikeusjaksot` are sorted by `alku`.
     `sisaltyy_opiskeluoikeuteen` is the containing study right's oid (E6).
     `oppisopimuksen_purkamispaiva` is the earliest contract termination date (E10, E16).
+    `oppilaitos_nimi` is `oppilaitos.nimi` (fi, else sv, else en): messages name the
+    oppilaitos (S5).
     """
 
     TYPE: ClassVar[str] = "opiskeluoikeus.changed"
@@ -167,6 +169,7 @@ class OpiskeluoikeusChanged(_Payload):
     version: int
     koulutustoimija_oid: str | None = None
     oppilaitos_oid: str | None = None
+    oppilaitos_nimi: str | None = None
     tyyppi: str | None = None
     sisaltyy_opiskeluoikeuteen: str | None = None
     opiskeluoikeusjaksot: list[OpiskeluoikeusjaksoPayload] = []
@@ -338,7 +341,9 @@ class SendRequested(_Payload):
     C4): an address is given for each channel to use. `resend_number` is 0 for the first
     send and grows by one per resend; the sender's reminder (S3) is its own job.
 
-    Personal data: the sender keeps the addresses only as long as P1 allows.
+    `oppilaitokset` are the names of the jaksot's oppilaitokset (S5), an OID where the
+    name is not known. Personal data: the sender keeps the addresses only as long as P1
+    allows.
     """
 
     TYPE: ClassVar[str] = "send.requested"

@@ -29,6 +29,7 @@ from uvicorn.importer import import_from_string
 from shared.auth import ApiClients
 from shared.clock import Clock
 from shared.db import UNAVAILABLE_ERRORS, Database, retry_while_unreachable
+from shared.devclock import dev_clock_router
 from shared.errors import install_error_handlers
 from shared.jobs import Job, Runs, Scheduler, runs_router
 from shared.logging import configure_logging
@@ -124,7 +125,9 @@ class Service:
         through this service's inbox, dispatched by type to `handlers`."""
         if self.inbox is None:
             raise ValueError(f"the {self.name} service has no inbox table")
-        return self.add_consumer(spec, event_handler(self.inbox, handlers))
+        return self.add_consumer(
+            spec, event_handler(self.inbox, handlers), batch_size=self.settings.consumer_batch_size
+        )
 
     def add_jobs(self, table: Table, jobs: list[Job]) -> Runs:
         """The service's dated jobs: run by its scheduler each day at `JOBS_AT` (Helsinki),
@@ -140,8 +143,15 @@ class Service:
         return self.runs
 
     def add_consumer(
-        self, spec: QueueSpec, handler: MessageHandler, *, rejected_queue: str | None = None
+        self,
+        spec: QueueSpec,
+        handler: MessageHandler,
+        *,
+        rejected_queue: str | None = None,
+        batch_size: int = 1,
     ) -> Consumer:
+        """A consumer applying each message in a transaction of its own (`batch_size` 1),
+        or several at once when the handler can (`BatchMessageHandler`)."""
         consumer = Consumer(
             self.db,
             self.broker,
@@ -152,6 +162,7 @@ class Service:
             retry_delays_ms=self.settings.retry_delays_ms,
             rejected_queue=rejected_queue,
             after_commit=self.relay.wake,
+            batch_size=batch_size,
         )
         self.consumers.append(consumer)
         return consumer
@@ -261,6 +272,8 @@ class Service:
         )
         for router in self.routers:
             app.include_router(router)
+        if self.settings.development_mode:
+            app.include_router(dev_clock_router(self.clock))
         return app
 
     def migrate(self) -> None:

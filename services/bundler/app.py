@@ -7,8 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.bundler.api.jaksot import router as jaksot_router
+from services.bundler.api.niput import router as niput_router
+from services.bundler.api.reports import router as reports_router
 from services.bundler.jobs.cleanup import personal_data_cleanup
+from services.bundler.jobs.flow import flow_jobs
 from services.bundler.jobs.niputus import niputus_jobs
+from services.bundler.messaging.flow import flow_handlers
 from services.bundler.messaging.state import state_handlers
 from services.bundler.settings import BundlerSettings
 from services.bundler.store.tables import SCHEMA, outbox, runs
@@ -29,13 +33,15 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
         migrations=MIGRATIONS,
     )
     bundler = service.provide(Bundler.of(service))
-    service.routers.append(jaksot_router)
-    service.add_event_consumer(BUNDLER_EVENTS, state_handlers(bundler))
+    flow = service.provide(bundler.flow)
     niputus = service.provide(Niputus.of(service, bundler))
+    service.routers.extend([jaksot_router, niput_router, reports_router])
+    service.add_event_consumer(BUNDLER_EVENTS, {**state_handlers(bundler), **flow_handlers(flow)})
     service.add_jobs(
         runs,
         [
             *niputus_jobs(niputus),
+            *flow_jobs(flow),
             personal_data_cleanup(bundler, retention_days=settings.personal_data_retention_days),
         ],
     )

@@ -67,8 +67,9 @@ class SenderSettings(ServiceSettings):
     sms_callback_token: SecretStr = SecretStr("sms-callback-token")
     """The token the SMS gateway's delivery reports carry (Bearer, or `?token=`)."""
 
-    arvo_adapter_token: SecretStr | None = None
-    """Bearer token for the arvo_adapter's internal API, when it asks for one."""
+    arvo_adapter_token: SecretStr | None = SecretStr("dev-reader-token")
+    """Bearer token of an API client with scope palaute:read at the arvo_adapter (its
+    status endpoint asks for one); the default is the development reader's."""
     arvo_adapter_timeout_seconds: float = 10.0
 
     personal_data_retention_days: int = 30
@@ -78,4 +79,8 @@ class SenderSettings(ServiceSettings):
     def mail_identity(self) -> MailIdentity:
         return MailIdentity(self.smtp_from, self.smtp_reply_to, self.smtp_message_id_domain)
 
-    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("sms_gateway_token", "sms_callback_token")
+    DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = (
+        "sms_gateway_token",
+        "sms_callback_token",
+        "arvo_adapter_token",
+    )

@@ -3,7 +3,8 @@ transaction (issue 14), so a slow or absent SMTP server holds no message un-acke
 database transaction open.
 
 Each pass first turns messages left `sending` past their lease into unknown outcomes,
-then claims due messages up to its free concurrency. It wakes when the consumer commits
+then claims due messages ahead (up to twice its concurrency, so one claim serves several
+attempts) and starts attempts up to DELIVERY_CONCURRENCY. It wakes when the consumer commits
 new messages, when an attempt ends, and otherwise every DELIVERY_POLL_SECONDS (retries
 become due by time). Stopping lets attempts in flight finish within a grace period: a
 message cut off inside its handover is left to the lease, as after a crash.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 
 from services.sender.settings import SenderSettings
 from services.sender.store.messages import Claimed
@@ -33,6 +35,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._ready: deque[Claimed] = deque()
         self._stopping = False
         self._expire_due = 0.0
         sender.on_recorded(self.wake)
@@ -52,6 +55,11 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._ready:
+            # Claimed ahead but not started: due again at once, not after their lease.
+            with contextlib.suppress(Exception):
+                await self.sender.release(list(self._ready))
+            self._ready.clear()
         if self._in_flight:
             _, pending = await asyncio.wait(self._in_flight, timeout=STOP_GRACE_SECONDS)
             for task in pending:
@@ -76,17 +84,17 @@ class DeliveryWorker:
             if loop.time() >= self._expire_due:
                 self._expire_due = loop.time() + min(self.poll_seconds, 1.0)
                 await self.sender.expire_stale()
-            free = self.concurrency - len(self._in_flight)
-            claimed: list[Claimed] = []
-            if free > 0:
-                claimed = await self.sender.claim(min(free, self.batch_size))
-                for message in claimed:
-                    task = asyncio.create_task(self._deliver(message), name="deliver")
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._done)
-            if claimed and len(claimed) < free:
-                continue  # There may be more due; look again at once.
-            # Nothing due, or full: an ended attempt, a new message or the poll wakes us.
+            if len(self._ready) < self.concurrency:
+                # Claim ahead, up to twice the concurrency: one claim serves many attempts.
+                want = min(2 * self.concurrency - len(self._ready), self.batch_size)
+                self._ready.extend(await self.sender.claim(want))
+            while self._ready and len(self._in_flight) < self.concurrency:
+                message = self._ready.popleft()
+                task = asyncio.create_task(self._deliver(message), name="deliver")
+                self._in_flight.add(task)
+                task.add_done_callback(self._done)
+            # Nothing due, or all slots busy: an ended attempt, a new message or the poll
+            # wakes us.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 

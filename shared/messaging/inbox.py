@@ -8,8 +8,21 @@ id already there and changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,3 +46,30 @@ async def claim(session: AsyncSession, inbox: Table, message_id: uuid.UUID, type
         .returning(inbox.c.message_id)
     )
     return result.first() is not None
+
+
+async def claim_many(
+    session: AsyncSession, inbox: Table, messages: Sequence[tuple[uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """Claim (message id, type) pairs in one statement; the ids that are new. An id given
+    twice is claimed once."""
+    if not messages:
+        return set()
+    ids, types = zip(*messages, strict=True)
+    given = select(
+        func.unnest(bindparam("ids", type_=ARRAY(Uuid))),
+        func.unnest(bindparam("types", type_=ARRAY(Text))),
+    )
+    result = await session.execute(
+        insert(inbox)
+        .from_select(["message_id", "type"], given)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(inbox.c.message_id),
+        {"ids": list(ids), "types": list(types)},
+    )
+    return set(result.scalars())
+
+
+async def release(session: AsyncSession, inbox: Table, message_id: uuid.UUID) -> None:
+    """Undo a claim whose message was not applied after all, so its redelivery applies it."""
+    await session.execute(delete(inbox).where(inbox.c.message_id == message_id))

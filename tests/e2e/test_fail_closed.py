@@ -87,6 +87,8 @@ async def test_the_default_sms_token_is_refused(infra: Infra, production_clients
         "sender", production_env(infra, API_CLIENTS_FILE=str(production_clients))
     )
     assert "SMS_GATEWAY_TOKEN is the development default" in message
+    assert "SMS_CALLBACK_TOKEN is the development default" in message
+    assert "ARVO_ADAPTER_TOKEN is the development default" in message
 
 
 async def test_a_production_configuration_starts_and_serves_its_own_clients(

@@ -14,7 +14,9 @@ Test control API under ``{root}/_fake/`` (no auth, never delayed or failed):
 ``POST reset`` | ``POST maintenance {"on": bool}`` | ``POST latency {"seconds": float}`` |
 ``POST fail-next {"count": n}`` | ``POST no-survey {"koulutustoimija_oid", "on"?: bool}`` |
 ``POST faults {...}`` and ``POST hours {...}`` (below) |
-``POST answer/{tunniste}`` (a bundle's tunniste or a TPK tunnus) | ``GET state`` (codes,
+``POST answer/{tunniste}`` (a bundle's tunniste or a TPK tunnus) |
+``POST clock {"today": "YYYY-MM-DD" | null}`` (the fake's today, as the services'
+development clock API moves theirs) | ``GET state`` (codes,
 bundles, deleted bundles, TPK links, request log with request_ids, statuses and faults,
 settings, and ``counts``: see ``ArvoState.counts``).
 In-process tests may also read ``app.state.arvo`` directly.
@@ -419,9 +421,14 @@ class ArvoState:
     fail_next: int = 0
     faults: Faults = field(default_factory=Faults)
     hours: Hours | None = None
+    # ``POST /_fake/clock``: the demo and the e2e tests move "today" as the services'.
+    today: date | None = None
 
     def reset(self) -> None:
         self.__dict__.update(ArvoState().__dict__)
+
+    def current_date(self) -> date:
+        return self.today or _today()
 
     def new_code(self) -> str:
         """A fresh code, unique across answer codes and TPK codes."""
@@ -776,7 +783,7 @@ def create_app(
         if loppu is None and tila == "lahetetty" and bundle.tila != "lahetetty":
             # First send without an explicit date: Arvo applies the W2 rule itself.
             nip = date.fromisoformat(bundle.niputuspvm) if bundle.niputuspvm else None
-            loppu = bundle_validity(_today(), nip)
+            loppu = bundle_validity(state.current_date(), nip)
         bundle.tila = tila
         if loppu is not None:
             bundle.voimassa_loppupvm = loppu.isoformat()
@@ -954,6 +961,17 @@ def _control_router(state: ArvoState) -> APIRouter:
         else:
             state.no_survey.discard(oid)
         return {"no_survey": sorted(state.no_survey)}
+
+    @router.post("/clock")
+    async def clock(request: Request) -> dict[str, str | None]:
+        """Move the fake's "today" (``{"today": "YYYY-MM-DD"}``; ``null`` lets it run)."""
+        body = await body_of(request)
+        raw = body.get("today")
+        try:
+            state.today = None if raw is None else date.fromisoformat(str(raw))
+        except ValueError:
+            raise ArvoError(400, ["today: expected YYYY-MM-DD or null"]) from None
+        return {"today": state.current_date().isoformat()}
 
     @router.post("/answer/{tunniste}")
     async def answer(tunniste: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """A loopback TCP proxy that a test can cut and restore: a real network outage, on demand.
 
 `silence()` is the nastier outage: connections stay open and new ones are accepted,
-but nothing is forwarded either way (a hung broker, a black-holing firewall).
+but nothing is forwarded either way (a hung broker, a black-holing firewall). Not even a
+close is passed on: when the server gives up on a silent connection, its client's
+socket stays open and silent, as behind a black hole, until `speak()` or `cut()`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class TcpProxy:
                     writer.write(data)
                     await writer.drain()
         finally:
-            self._writers.discard(writer)
-            with contextlib.suppress(Exception):
-                writer.close()
+            # While silent the other side learns nothing, not even this close: its socket
+            # is left to `speak()` or `cut()`.
+            if not self.silent:
+                self._writers.discard(writer)
+                with contextlib.suppress(Exception):
+                    writer.close()

@@ -54,3 +54,9 @@ def test_send_requested_round_trips_through_json() -> None:
         sahkoposti="ohjaaja@example.fi",
     )
     assert events.SendRequested.model_validate_json(sent.model_dump_json()) == sent
+
+
+def test_opiskeluoikeus_changed_without_oppilaitos_nimi_still_reads() -> None:
+    """`oppilaitos_nimi` was added compatibly: a payload of an older producer reads."""
+    old = {"oid": "1.2.246.562.15.1", "version": 1, "oppilaitos_oid": "1.2.246.562.10.2"}
+    assert events.OpiskeluoikeusChanged.model_validate(old).oppilaitos_nimi is None

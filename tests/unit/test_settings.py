@@ -17,17 +17,20 @@ def test_development_mode_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatc
 
 
 def test_published_credentials_are_named_until_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ARVO_USER", "ARVO_PASSWORD", "SMS_GATEWAY_TOKEN", "SMS_CALLBACK_TOKEN"):
+    names = ("ARVO_USER", "ARVO_PASSWORD", "SMS_GATEWAY_TOKEN", "SMS_CALLBACK_TOKEN")
+    for name in (*names, "ARVO_ADAPTER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     assert ArvoAdapterSettings().development_defaults_in_use() == ["ARVO_USER", "ARVO_PASSWORD"]
     assert SenderSettings().development_defaults_in_use() == [
         "SMS_GATEWAY_TOKEN",
         "SMS_CALLBACK_TOKEN",
+        "ARVO_ADAPTER_TOKEN",
     ]
     assert IngestSettings().development_defaults_in_use() == []
     monkeypatch.setenv("ARVO_USER", "tep")
     monkeypatch.setenv("ARVO_PASSWORD", "a long secret")
     monkeypatch.setenv("SMS_GATEWAY_TOKEN", "another secret")
     monkeypatch.setenv("SMS_CALLBACK_TOKEN", "a third secret")
+    monkeypatch.setenv("ARVO_ADAPTER_TOKEN", "a fourth secret")
     assert ArvoAdapterSettings().development_defaults_in_use() == []
     assert SenderSettings().development_defaults_in_use() == []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from services.bundler.usecases import Bundler
+from services.bundler.usecases import Bundler, Flow
 from shared.service import provided
 
 BundlerDep = Annotated[Bundler, provided(Bundler)]
+
+FlowDep = Annotated[Flow, provided(Flow)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
@@ -12,17 +12,22 @@ from pydantic import BaseModel
 from services.bundler.api.dependencies import BundlerDep
 from services.bundler.usecases import NotFound
 from shared.auth import ApiClient, require_scope
-from shared.errors import ApiError
+from shared.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["jaksot"])
 Reader = Annotated[ApiClient, Depends(require_scope("palaute:read"))]
 Id = Annotated[int, Path(gt=0, le=2**63 - 1)]
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or unknown bearer token"},
-    403: {"description": "the client lacks scope palaute:read"},
-    404: {"description": "not known, or another koulutustoimija's"},
-}
+ERRORS = error_responses(
+    401,
+    403,
+    404,
+    422,
+    descriptions={
+        403: "the client lacks scope palaute:read",
+        404: "not known, or another koulutustoimija's",
+    },
+)
 
 
 class JaksoOut(BaseModel):

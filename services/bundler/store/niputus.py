@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.bundler.store.state import StoredHoks
 from services.bundler.store.tables import (
     hoksit,
     jaksot,
@@ -80,6 +81,93 @@ async def hoksit_to_rejudge(session: AsyncSession, today: dt.date) -> list[int]:
         .order_by(jaksot.c.hoks_id)
     )
     return [int(r.hoks_id) for r in rows]
+
+
+async def lock_many(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Transaction advisory locks on many keys in one statement, in a fixed order (by
+    their hash), the same keys `state.lock_hoks` / `lock_opiskeluoikeus` take one by one."""
+    ordered = sorted(set(keys))
+    if ordered:
+        await session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtextextended(k, 0) AS h "
+                "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": ordered},
+        )
+
+
+async def hoksit_by_id(session: AsyncSession, hoks_ids: Sequence[int]) -> list[StoredHoks]:
+    rows = await session.execute(
+        select(
+            hoksit.c.hoks_id,
+            hoksit.c.version,
+            hoksit.c.oppija_oid,
+            hoksit.c.opiskeluoikeus_oid,
+            hoksit.c.is_tuva,
+            hoksit.c.deleted,
+        )
+        .where(hoksit.c.hoks_id.in_(list(hoks_ids)))
+        .order_by(hoksit.c.hoks_id)
+    )
+    return [
+        StoredHoks(
+            hoks_id=r.hoks_id,
+            version=r.version,
+            oppija_oid=r.oppija_oid,
+            opiskeluoikeus_oid=r.opiskeluoikeus_oid,
+            is_tuva=r.is_tuva,
+            deleted=r.deleted,
+        )
+        for r in rows
+    ]
+
+
+async def opiskeluoikeudet_by_oid(
+    session: AsyncSession, oids: Iterable[str]
+) -> dict[str, OpiskeluoikeusChanged]:
+    wanted = sorted(set(oids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(opiskeluoikeudet.c.oid, opiskeluoikeudet.c.data).where(
+            opiskeluoikeudet.c.oid.in_(wanted)
+        )
+    )
+    return {r.oid: OpiskeluoikeusChanged.model_validate(r.data) for r in rows}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A jakso's new judgement after a run judged it again."""
+
+    jakso_id: int
+    tila: str
+    syy: str
+    rule: str | None
+    niputuspvm: dt.date | None
+
+
+async def set_judgements(session: AsyncSession, judgements: Sequence[Judgement]) -> None:
+    """The judgement columns of many jaksot in one statement (their facts are unchanged)."""
+    if not judgements:
+        return
+    await session.execute(
+        text(
+            f"UPDATE {jaksot.fullname} AS j SET tila = v.tila, syy = v.syy, rule = v.rule, "
+            "niputuspvm = v.niputuspvm, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:tilat AS text[]), "
+            "CAST(:syyt AS text[]), CAST(:rules AS text[]), CAST(:pvmt AS date[])) "
+            "AS v(id, tila, syy, rule, niputuspvm) WHERE j.id = v.id"
+        ),
+        {
+            "ids": [j.jakso_id for j in judgements],
+            "tilat": [j.tila for j in judgements],
+            "syyt": [j.syy for j in judgements],
+            "rules": [j.rule for j in judgements],
+            "pvmt": [j.niputuspvm for j in judgements],
+        },
+    )
 
 
 # --- TEP ------------------------------------------------------------------------------
@@ -204,6 +292,7 @@ class KestoJakso:
 
     id: int
     oppija_oid: str
+    opiskeluoikeus_oid: str
     hoks_id: int
     tunniste: str
     tunniste_puuttuu: bool
@@ -224,6 +313,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         select(
             jaksot.c.id,
             jaksot.c.oppija_oid,
+            jaksot.c.opiskeluoikeus_oid,
             jaksot.c.hoks_id,
             jaksot.c.tunniste,
             jaksot.c.tunniste_puuttuu,
@@ -249,6 +339,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         KestoJakso(
             id=r.id,
             oppija_oid=r.oppija_oid,
+            opiskeluoikeus_oid=r.opiskeluoikeus_oid,
             hoks_id=r.hoks_id,
             tunniste=r.tunniste,
             tunniste_puuttuu=r.tunniste_puuttuu,
@@ -348,11 +439,43 @@ class TpkJakso:
     koulutustoimija_oid: str
 
 
-async def lock_tpk_jaksot(
+def _tpk_may_count(kausi_alku: dt.date, kausi_loppu: dt.date, tilat: Sequence[str]) -> Any:
+    """T1, T2 prefilter: ending in the kausi, in no TPK bundle, in a state that may count."""
+    return and_(
+        jaksot.c.loppu >= kausi_alku,
+        jaksot.c.loppu <= kausi_loppu,
+        jaksot.c.tpk_nippu_id.is_(None),
+        jaksot.c.poistettu.is_(False),
+        jaksot.c.tila.in_(list(tilat)),
+    )
+
+
+async def tpk_koulutustoimijat(
     session: AsyncSession, *, kausi_alku: dt.date, kausi_loppu: dt.date, tilat: Sequence[str]
+) -> list[str]:
+    """The koulutustoimijat with jaksot a TPK run of the kausi may bundle."""
+    rows = await session.execute(
+        select(jaksot.c.koulutustoimija_oid)
+        .where(
+            _tpk_may_count(kausi_alku, kausi_loppu, tilat),
+            jaksot.c.koulutustoimija_oid.is_not(None),
+        )
+        .distinct()
+        .order_by(jaksot.c.koulutustoimija_oid)
+    )
+    return [r.koulutustoimija_oid for r in rows]
+
+
+async def lock_tpk_jaksot(
+    session: AsyncSession,
+    koulutustoimija_oid: str,
+    *,
+    kausi_alku: dt.date,
+    kausi_loppu: dt.date,
+    tilat: Sequence[str],
 ) -> list[TpkJakso]:
-    """Jaksot ending in the kausi (T1) not yet in a TPK bundle, in one of the states that
-    may count (T2 decides), locked in id order."""
+    """A koulutustoimija's jaksot that may count for the kausi's TPK (T2 decides),
+    locked in id order."""
     rows = await session.execute(
         select(
             jaksot.c.id,
@@ -366,12 +489,8 @@ async def lock_tpk_jaksot(
             jaksot.c.koulutustoimija_oid,
         )
         .where(
-            jaksot.c.loppu >= kausi_alku,
-            jaksot.c.loppu <= kausi_loppu,
-            jaksot.c.tpk_nippu_id.is_(None),
-            jaksot.c.koulutustoimija_oid.is_not(None),
-            jaksot.c.poistettu.is_(False),
-            jaksot.c.tila.in_(list(tilat)),
+            _tpk_may_count(kausi_alku, kausi_loppu, tilat),
+            jaksot.c.koulutustoimija_oid == koulutustoimija_oid,
         )
         .order_by(jaksot.c.id)
         .with_for_update()
@@ -390,23 +509,26 @@ async def lock_tpk_jaksot(
 
 
 async def unlinked_tpk_niput(
-    session: AsyncSession, kausi_alku: dt.date
-) -> dict[tuple[str, str, str], uuid.UUID]:
-    """T4: the kausi's bundles without a link yet, by key (T3); late jaksot join them."""
+    session: AsyncSession, kausi_alku: dt.date, koulutustoimija_oid: str
+) -> dict[tuple[str, str], uuid.UUID]:
+    """T4: a koulutustoimija's bundles of the kausi without a link yet, by (y-tunnus,
+    normalised workplace name) (T3); late jaksot join them."""
     rows = await session.execute(
         select(
             tpk_niput.c.id,
-            tpk_niput.c.koulutustoimija_oid,
             tpk_niput.c.tyopaikan_ytunnus,
             tpk_niput.c.tyopaikka_normalisoitu,
         )
-        .where(tpk_niput.c.kausi_alku == kausi_alku, tpk_niput.c.kysely_linkki.is_(None))
+        .where(
+            tpk_niput.c.kausi_alku == kausi_alku,
+            tpk_niput.c.koulutustoimija_oid == koulutustoimija_oid,
+            tpk_niput.c.kysely_linkki.is_(None),
+        )
         .order_by(tpk_niput.c.created_at, tpk_niput.c.id)
     )
-    result: dict[tuple[str, str, str], uuid.UUID] = {}
+    result: dict[tuple[str, str], uuid.UUID] = {}
     for r in rows:
-        key = (r.koulutustoimija_oid, r.tyopaikan_ytunnus, r.tyopaikka_normalisoitu)
-        result.setdefault(key, r.id)
+        result.setdefault((r.tyopaikan_ytunnus, r.tyopaikka_normalisoitu), r.id)
     return result
 
 

@@ -29,14 +29,22 @@ async def _lock(session: AsyncSession, key: str) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
+def hoks_lock_key(hoks_id: int) -> str:
+    return f"bundler.hoks:{hoks_id}"
+
+
+def opiskeluoikeus_lock_key(oid: str) -> str:
+    return f"bundler.opiskeluoikeus:{oid}"
+
+
 async def lock_hoks(session: AsyncSession, hoks_id: int) -> None:
     """Serialise the events of one HOKS (taken before `lock_opiskeluoikeus`)."""
-    await _lock(session, f"bundler.hoks:{hoks_id}")
+    await _lock(session, hoks_lock_key(hoks_id))
 
 
 async def lock_opiskeluoikeus(session: AsyncSession, oid: str) -> None:
     """Serialise a study right's events with those of the HOKS that use it."""
-    await _lock(session, f"bundler.opiskeluoikeus:{oid}")
+    await _lock(session, opiskeluoikeus_lock_key(oid))
 
 
 # --- HOKS -----------------------------------------------------------------------------
@@ -156,9 +164,18 @@ class StoredJaksoRow:
 
 async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaksoRow]:
     """Every stored jakso of a HOKS, removed ones too, locked for this transaction."""
+    return (await jaksot_of_hoksit(session, [hoks_id])).get(hoks_id, [])
+
+
+async def jaksot_of_hoksit(
+    session: AsyncSession, hoks_ids: Sequence[int]
+) -> dict[int, list[StoredJaksoRow]]:
+    """`jaksot_of_hoks` for many HOKS in one statement (a run judging them again), by
+    HOKS id; rows locked in id order."""
     rows = await session.execute(
         select(
             jaksot.c.id,
+            jaksot.c.hoks_id,
             jaksot.c.data,
             jaksot.c.ohjaaja_nimi,
             jaksot.c.ohjaaja_sahkoposti,
@@ -171,36 +188,38 @@ async def jaksot_of_hoks(session: AsyncSession, hoks_id: int) -> list[StoredJaks
             jaksot.c.niputuspvm,
             jaksot.c.poistettu,
         )
-        .where(jaksot.c.hoks_id == hoks_id)
+        .where(jaksot.c.hoks_id.in_(list(hoks_ids)))
         .order_by(jaksot.c.id)
         .with_for_update()
     )
-    return [
-        StoredJaksoRow(
-            id=row.id,
-            payload=JaksoPayload.model_validate(
-                {
-                    **row.data,
-                    "ohjaaja": (
-                        OhjaajaPayload(nimi=row.ohjaaja_normalisoitu)
-                        if row.personal_data_removed_at is not None
-                        else OhjaajaPayload(
-                            nimi=row.ohjaaja_nimi,
-                            sahkoposti=row.ohjaaja_sahkoposti,
-                            puhelinnumero=row.ohjaaja_puhelinnumero,
-                        )
-                    ),
-                }
-            ),
-            tila=row.tila,
-            syy=row.syy,
-            rule=row.rule,
-            niputuspvm=row.niputuspvm,
-            poistettu=row.poistettu,
-            personal_data_removed=row.personal_data_removed_at is not None,
+    result: dict[int, list[StoredJaksoRow]] = {}
+    for row in rows:
+        result.setdefault(row.hoks_id, []).append(
+            StoredJaksoRow(
+                id=row.id,
+                payload=JaksoPayload.model_validate(
+                    {
+                        **row.data,
+                        "ohjaaja": (
+                            OhjaajaPayload(nimi=row.ohjaaja_normalisoitu)
+                            if row.personal_data_removed_at is not None
+                            else OhjaajaPayload(
+                                nimi=row.ohjaaja_nimi,
+                                sahkoposti=row.ohjaaja_sahkoposti,
+                                puhelinnumero=row.ohjaaja_puhelinnumero,
+                            )
+                        ),
+                    }
+                ),
+                tila=row.tila,
+                syy=row.syy,
+                rule=row.rule,
+                niputuspvm=row.niputuspvm,
+                poistettu=row.poistettu,
+                personal_data_removed=row.personal_data_removed_at is not None,
+            )
         )
-        for row in rows
-    ]
+    return result
 
 
 @dataclass(frozen=True)

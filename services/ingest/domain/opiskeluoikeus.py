@@ -75,6 +75,7 @@ class ParsedOpiskeluoikeus:
     opiskeluoikeusjaksot: tuple[Opiskeluoikeusjakso, ...]
     suoritukset: tuple[Suoritus, ...]
     oppisopimuksen_purkamispaiva: dt.date | None
+    oppilaitos_nimi: str | None = None
 
 
 def parse_opiskeluoikeus(oid: str, document: object) -> ParsedOpiskeluoikeus:
@@ -98,9 +99,11 @@ def parse_opiskeluoikeus(oid: str, document: object) -> ParsedOpiskeluoikeus:
     oppilaitos = reader.obj(document, "oppilaitos", root)
     oppilaitos_oid = None
     parent_oid = None
+    oppilaitos_nimi = None
     if oppilaitos is not None:
         oppilaitos_oid = reader.string(oppilaitos, "oid", ("oppilaitos",))
         parent_oid = reader.string(oppilaitos, "parentOid", ("oppilaitos",))
+        oppilaitos_nimi = localized_name(oppilaitos.get("nimi"))
     koulutustoimija = reader.obj(document, "koulutustoimija", root)
     koulutustoimija_oid = None
     if koulutustoimija is not None:
@@ -131,7 +134,21 @@ def parse_opiskeluoikeus(oid: str, document: object) -> ParsedOpiskeluoikeus:
         opiskeluoikeusjaksot=tuple(sorted(jaksot, key=lambda jakso: jakso.alku)),
         suoritukset=tuple(suoritukset),
         oppisopimuksen_purkamispaiva=min(purkamispaivat, default=None),
+        oppilaitos_nimi=oppilaitos_nimi,
     )
+
+
+def localized_name(nimi: object) -> str | None:
+    """A Koski name `{"fi", "sv", "en"}` as one string: Finnish, else Swedish, else
+    English (S5 names the oppilaitos). Read leniently: a name in another shape is only
+    missing, never a reason to refuse the document."""
+    if not isinstance(nimi, dict):
+        return None
+    for language in ("fi", "sv", "en"):
+        value = nimi.get(language)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _read_tila(reader: Reader, document: dict[str, object]) -> list[Opiskeluoikeusjakso]:
@@ -238,6 +255,7 @@ def opiskeluoikeus_changed(parsed: ParsedOpiskeluoikeus, version: int) -> Opiske
         version=version,
         koulutustoimija_oid=parsed.koulutustoimija_oid,
         oppilaitos_oid=parsed.oppilaitos_oid,
+        oppilaitos_nimi=parsed.oppilaitos_nimi,
         tyyppi=parsed.tyyppi,
         sisaltyy_opiskeluoikeuteen=parsed.sisaltyy_opiskeluoikeuteen,
         opiskeluoikeusjaksot=[

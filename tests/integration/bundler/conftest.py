@@ -59,20 +59,24 @@ TODAY = d("2025-03-20")
 KOULUTUSTOIMIJA = "1.2.246.562.10.346830761110"
 OTHER_KOULUTUSTOIMIJA = "1.2.246.562.10.99999999999"
 SCOPED_TOKEN = "bundler-test-scoped-reader"
+WRITER_TOKEN = "bundler-test-writer"
+SCOPED_WRITER_TOKEN = "bundler-test-scoped-writer"
 
 _ids = itertools.count(random.randint(10**6, 10**9) * 1000)
 
 
 @pytest.fixture(scope="session")
 def api_clients_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dev reader (every provider), a reader of one koulutustoimija, a writer, and an
-    admin (dated runs)."""
+    """The dev reader (every provider), a reader of one koulutustoimija, an upstream
+    writer, writers (resend) of every provider and of one, and an admin (dated runs)."""
     path = tmp_path_factory.mktemp("bundler") / "clients.json"
     clients = [
         ("reader", READER_TOKEN, ["palaute:read"], ["*"]),
         ("scoped-reader", SCOPED_TOKEN, ["palaute:read"], [KOULUTUSTOIMIJA]),
         ("upstream", UPSTREAM_TOKEN, ["hoks:write"], ["*"]),
         ("admin", ADMIN_TOKEN, ["admin"], ["*"]),
+        ("writer", WRITER_TOKEN, ["palaute:write"], ["*"]),
+        ("scoped-writer", SCOPED_WRITER_TOKEN, ["palaute:write"], [KOULUTUSTOIMIJA]),
     ]
     path.write_text(
         json.dumps(

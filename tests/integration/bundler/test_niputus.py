@@ -46,9 +46,16 @@ ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 MAIJA = OhjaajaPayload(nimi="Maija Mentori", sahkoposti="maija@perhonen.fi")
 
 
-def niputus_of(bundler: Running) -> Niputus:
+def niputus_of(bundler: Running, *, rejudge_batch: int = 500) -> Niputus:
     """The use case itself, on the running service's database, past the runs' lock."""
-    return Niputus.of(bundler.service, Bundler.of(bundler.service))
+    service = bundler.service
+    return Niputus(
+        db=service.db,
+        clock=service.clock,
+        bundler=Bundler.of(service),
+        outbox=outbox,
+        rejudge_batch=rejudge_batch,
+    )
 
 
 def koulutustoimija() -> str:
@@ -377,8 +384,9 @@ async def test_two_runs_at_once_bundle_each_jakso_once(
     bundler: Running, channel: AbstractChannel, events: EventCapture
 ) -> None:
     """Two TEP runs of one date at the same moment (as two processes would, past the
-    runs' lock): each jakso ends in exactly one bundle, each bundle has one event. Two
-    requests of one run at once get the same run."""
+    runs' lock), both judging the same HOKS again in batches first: each jakso ends in
+    exactly one bundle, each bundle has one event. Two requests of one run at once get
+    the same run."""
     kt = koulutustoimija()
     students = [Student() for _ in range(24)]
     payloads: list[Any] = [s.opiskeluoikeus(koulutustoimija=kt) for s in students]
@@ -387,7 +395,7 @@ async def test_two_runs_at_once_bundle_each_jakso_once(
         payloads.append(student.hoks(jakso("a", alku="2035-02-01", loppu="2035-03-10", **ohjaaja)))
     await apply(bundler, channel, *payloads)
 
-    niputus = niputus_of(bundler)
+    niputus = niputus_of(bundler, rejudge_batch=5)  # the 24 HOKS judged again in 5 batches
     results = await asyncio.gather(
         niputus.tep(dt.date(2035, 3, 16), job="tep-niputus"),
         niputus.tep(dt.date(2035, 3, 16), job="tep-niputus"),

@@ -381,6 +381,20 @@ async def test_first_lahetetty_without_date_applies_w2_from_today(
     assert response.json()["voimassa_loppupvm"] == "2022-05-14"
 
 
+async def test_the_control_clock_moves_the_fakes_today(
+    arvo_client: httpx.AsyncClient, control: httpx.AsyncClient
+) -> None:
+    """The demo moves today through ``POST /_fake/clock`` as it moves the services'."""
+    moved = await control.post("/_fake/clock", json={"today": "2022-05-01"})
+    assert moved.json() == {"today": "2022-05-01"}
+    tunniste = await make_nippu(arvo_client)
+    response = await arvo_client.patch(f"{V1}/nippu/{tunniste}", json={"tila": "lahetetty"})
+    assert response.json()["voimassa_loppupvm"] == "2022-05-14"
+    assert (await control.post("/_fake/clock", json={"today": "soon"})).status_code == 400
+    released = await control.post("/_fake/clock", json={"today": None})
+    assert released.json()["today"] != "2022-05-01"
+
+
 @pytest.mark.parametrize(
     "body",
     [{"tila": "sent"}, {}, {"tila": "lahetetty", "voimassa_loppupvm": "soon"}],

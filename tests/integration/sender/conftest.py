@@ -17,7 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import trustme
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr
 
@@ -109,7 +109,8 @@ async def sms_fake(sms_server: RunningSms) -> AsyncIterator[RunningSms]:
 @dataclass
 class SurveyStandIn:
     """A small HTTP stand-in of the arvo_adapter's `GET /api/v1/links/{tunniste}/status`
-    (api.md): answers per tunniste, or 503 for a tunniste marked unreachable."""
+    (api.md; bearer token with palaute:read as the real one asks): answers per tunniste,
+    or 503 for a tunniste marked unreachable."""
 
     root: str
     answers: dict[str, dict[str, Any]]
@@ -123,7 +124,10 @@ async def survey_stand_in() -> AsyncIterator[SurveyStandIn]:
     state = SurveyStandIn("", {}, set(), [])
 
     @app.get("/api/v1/links/{tunniste}/status")
-    async def status(tunniste: str) -> Response:
+    async def status(tunniste: str, request: Request) -> Response:
+        # As the real adapter: a bearer token of a client with palaute:read.
+        if request.headers.get("authorization") != f"Bearer {READER_TOKEN}":
+            return JSONResponse({"errors": ["unauthorized"]}, status_code=401)
         state.asked.append(tunniste)
         if tunniste in state.unreachable:
             return JSONResponse({"errors": ["arvo unavailable"]}, status_code=503)
@@ -182,8 +186,9 @@ def sender_settings(
         "sms_gateway_token": SecretStr(SMS_TOKEN),
         "sms_callback_token": SecretStr(CALLBACK_TOKEN),
         "arvo_adapter_url": survey_root,
+        "arvo_adapter_token": SecretStr(READER_TOKEN),
         "delivery_poll_seconds": 0.1,
-        "delivery_retry_seconds": 60.0,
+        "delivery_retry_seconds": 300.0,
         "delivery_retry_first_wait_seconds": 0.1,
         "delivery_retry_max_wait_seconds": 0.5,
         "delivery_lease_seconds": 10.0,

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import Column, Integer, Table, Text, func, insert, select, text
@@ -70,7 +71,15 @@ def envelope(note: str) -> Envelope:
     return Envelope(type="test.happened", correlation_id=f"cid-{note}", payload={"note": note})
 
 
-async def start_consumer(h: Harness, fail_times: int | None) -> tuple[Consumer, QueueSpec]:
+@pytest.fixture(name="batch_size", params=[1, 4], ids=["one-by-one", "batched"])
+def batch_size_param(request: pytest.FixtureRequest) -> int:
+    """Every consumer test runs both ways: a transaction per message, and batches."""
+    return int(request.param)
+
+
+async def start_consumer(
+    h: Harness, fail_times: int | None, batch_size: int
+) -> tuple[Consumer, QueueSpec]:
     """A consumer whose handler writes an effect row, after failing `fail_times` times
     per note (None: always fails)."""
     spec = QueueSpec(f"test.{uuid.uuid4().hex[:8]}", ("test.happened",))
@@ -90,6 +99,7 @@ async def start_consumer(h: Harness, fail_times: int | None) -> tuple[Consumer, 
         prefetch=4,
         max_attempts=3,
         retry_delays_ms=[100, 200],
+        batch_size=batch_size,
     )
     await consumer.start()
     return consumer, spec
@@ -101,39 +111,49 @@ async def publish(h: Harness, event: Envelope) -> None:
     )
 
 
-async def test_a_failing_message_is_retried_with_delay_and_then_applied(h: Harness) -> None:
-    consumer, _ = await start_consumer(h, fail_times=2)
+def unique(note: str) -> str:
+    """Each test (and each batch size it runs with) has its own notes."""
+    return f"{note}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_failing_message_is_retried_with_delay_and_then_applied(
+    h: Harness, batch_size: int
+) -> None:
+    consumer, _ = await start_consumer(h, fail_times=2, batch_size=batch_size)
+    retried = unique("retried")
     try:
-        await publish(h, envelope("retried"))
+        await publish(h, envelope(retried))
         await eventually(
-            lambda: count_effects(h.db, "retried"), lambda n: n == 1, what="effect after retries"
+            lambda: count_effects(h.db, retried), lambda n: n == 1, what="effect after retries"
         )
-        assert h.attempts["retried"] == 3
+        assert h.attempts[retried] == 3
     finally:
         await consumer.stop()
 
 
-async def test_a_redelivered_message_is_applied_once(h: Harness) -> None:
-    consumer, _ = await start_consumer(h, fail_times=0)
+async def test_a_redelivered_message_is_applied_once(h: Harness, batch_size: int) -> None:
+    consumer, _ = await start_consumer(h, fail_times=0, batch_size=batch_size)
+    twice, after = unique("twice"), unique("after")
     try:
-        event = envelope("twice")
+        event = envelope(twice)
         await publish(h, event)
         await publish(h, event)  # same message_id: a relay that published twice
-        await eventually(lambda: count_effects(h.db, "twice"), lambda n: n == 1, what="effect")
-        await publish(h, envelope("after"))  # a later message proves the duplicate was handled
-        await eventually(lambda: count_effects(h.db, "after"), lambda n: n == 1, what="effect")
-        assert await count_effects(h.db, "twice") == 1
-        assert h.attempts["twice"] == 1, "the inbox stopped the duplicate before the handler"
+        await eventually(lambda: count_effects(h.db, twice), lambda n: n == 1, what="effect")
+        await publish(h, envelope(after))  # a later message proves the duplicate was handled
+        await eventually(lambda: count_effects(h.db, after), lambda n: n == 1, what="effect")
+        assert await count_effects(h.db, twice) == 1
+        assert h.attempts[twice] == 1, "the inbox stopped the duplicate before the handler"
     finally:
         await consumer.stop()
 
 
 async def test_after_the_last_attempt_the_message_is_dead_lettered_with_its_error(
-    h: Harness,
+    h: Harness, batch_size: int
 ) -> None:
-    consumer, spec = await start_consumer(h, fail_times=None)
+    consumer, spec = await start_consumer(h, fail_times=None, batch_size=batch_size)
+    hopeless = unique("hopeless")
     try:
-        event = envelope("hopeless")
+        event = envelope(hopeless)
         await publish(h, event)
         channel = await h.broker.channel(prefetch=1)
         dlq = await channel.get_queue(spec.dlq)
@@ -145,15 +165,15 @@ async def test_after_the_last_attempt_the_message_is_dead_lettered_with_its_erro
         assert message is not None
         assert Envelope.model_validate_json(message.body).message_id == event.message_id
         assert "transient failure 3" in str((message.headers or {})["x-error"])
-        assert h.attempts["hopeless"] == 3
-        assert await count_effects(h.db, "hopeless") == 0
+        assert h.attempts[hopeless] == 3
+        assert await count_effects(h.db, hopeless) == 0
         await message.ack()
     finally:
         await consumer.stop()
 
 
-async def test_a_malformed_message_skips_the_retries(h: Harness) -> None:
-    consumer, spec = await start_consumer(h, fail_times=0)
+async def test_a_malformed_message_skips_the_retries(h: Harness, batch_size: int) -> None:
+    consumer, spec = await start_consumer(h, fail_times=0, batch_size=batch_size)
     try:
         await h.broker.publish(b"not an envelope", "test.happened")
         channel = await h.broker.channel(prefetch=1)

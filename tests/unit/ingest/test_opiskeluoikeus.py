@@ -36,6 +36,7 @@ def test_ammatillinen_example_with_funding_and_two_suoritukset() -> None:
     parsed = parse_opiskeluoikeus(oid, load(f"koski-examples/koski_api_opiskeluoikeus_{oid}.json"))
     assert parsed.koulutustoimija_oid == "1.2.246.562.10.55867603791"
     assert parsed.oppilaitos_oid == "1.2.246.562.10.32506551657"
+    assert parsed.oppilaitos_nimi == "Keuda", "S5 names the oppilaitos"
     assert parsed.tyyppi == "muukuinsaanneltykoulutus"
     assert parsed.sisaltyy_opiskeluoikeuteen is None
     assert parsed.opiskeluoikeusjaksot == (
@@ -268,3 +269,21 @@ def test_a_request_oid_not_of_koski_format_is_invalid(oid: str) -> None:
     with pytest.raises(DocumentInvalid) as raised:
         parse_opiskeluoikeus(oid, {})
     assert [e.loc for e in raised.value.errors] == [("oid",)]
+
+
+@pytest.mark.parametrize(
+    ("nimi", "expected"),
+    [
+        ({"fi": "Keuda", "sv": "Keuda sv"}, "Keuda"),
+        ({"sv": " Yrkesinstitutet "}, "Yrkesinstitutet"),
+        ({"en": "Vocational College"}, "Vocational College"),
+        ({"fi": ""}, None),
+        ("Keuda", None),
+        (None, None),
+    ],
+    ids=["fi-first", "sv-trimmed", "en", "blank", "not-an-object", "missing"],
+)
+def test_oppilaitos_name_is_read_leniently(nimi: object, expected: str | None) -> None:
+    """S5: a name in another shape is missing, never a reason to refuse the document."""
+    document = {"oid": OID, "oppilaitos": {"oid": "1.2.246.562.10.2", "nimi": nimi}}
+    assert parse_opiskeluoikeus(OID, document).oppilaitos_nimi == expected
