@@ -39,6 +39,19 @@ KILLS = int(os.environ.get("ARVO_TEST_KILLS", "4"))
 RETRY_DELAYS_MS = [200, 500, 1000]
 
 
+async def start(adapter: ServiceProcess) -> None:
+    """Start the process; again when PostgreSQL, shared by every test session on the
+    machine, turned it away at start-up (too many clients)."""
+    for attempt in range(5):
+        try:
+            await adapter.start()
+            return
+        except RuntimeError:
+            if attempt == 4 or "too many clients" not in adapter.log_path.read_text():
+                raise
+            await asyncio.sleep(2)
+
+
 async def until_done(db: Database, ids: list[uuid.UUID], count: int, timeout: float) -> None:
     """Until at least `count` of the bundles are done (a moment in the run to kill at)."""
 
@@ -98,13 +111,13 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
         # Kills spread over the whole run: each at a random number of bundles done,
         # then a random moment later.
         for threshold in sorted(rng.sample(range(1, KILL_BUNDLES), KILLS)):
-            await adapter.start()
+            await start(adapter)
             await until_done(db, ids, threshold, timeout=60 + KILL_BUNDLES * 0.5)
             await asyncio.sleep(rng.uniform(0, 0.5))
             adapter.kill()
             rows = await stored_niput(db, ids)
             done_at_kills.append(sum(1 for r in rows.values() if r.state == "done"))
-        await adapter.start()
+        await start(adapter)
         await wait_done(db, ids, timeout=60 + KILL_BUNDLES * 0.5)
         elapsed = time.perf_counter() - started
         # uvicorn re-raises SIGTERM after its graceful shutdown, hence -15 rather than 0.
