@@ -336,6 +336,64 @@ async def test_j4_a_later_jakso_after_the_earlier_was_bundled_is_surveyed_alone(
     assert window(second) == ("2050-06-01", "2050-06-01", "2050-06-30")
 
 
+async def test_j2_a_jakso_without_tunniste_is_flagged_and_still_surveyed(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """J2: a jakso without `yksiloiva-tunniste` is listed in the contact-data report
+    (`tunniste-puuttuu`, to fix by its niputuspvm) and still bundled by the run."""
+    set_today("2060-03-10")
+    kt = koulutustoimija()
+    student = Student()
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt),
+        student.hoks(jakso(None, alku="2060-01-12", loppu="2060-03-06")),
+    )
+    report = await bundler.client.get(
+        "/api/v1/reports/contact-data", params={"koulutustoimija": kt}
+    )
+    assert report.status_code == 200, report.text
+    assert [
+        (r["hoks_id"], r["yksiloiva_tunniste"], r["issues"], r["korjattava_viimeistaan"])
+        for r in report.json()
+    ] == [(student.hoks_id, None, ["tunniste-puuttuu"], "2060-03-16")]
+
+    await run(bundler, "tep-niputus", "2060-03-16")
+    (bundle,) = await bundles_of(bundler, kt)
+    (row,) = (await jaksot(bundler, student.hoks_id)).json()
+    assert bundle["jaksot"] == [row["jakso_id"]]
+    assert (row["tila"], row["niputuspvm"]) == ("niputettu", "2060-03-16")
+
+
+async def test_j4_jaksot_ending_in_two_tiedonkeruukaudet_are_no_jatkumo(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """J4 with T1: the same tutkinnon osa, workplace and instructor, but loppu 20.6. and
+    30.9. fall in two tiedonkeruukaudet: the first does not wait for the second and is
+    bundled on its own date, 1.7."""
+    set_today("2059-06-25")
+    kt = koulutustoimija()
+    student = Student()
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt),
+        student.hoks(
+            jakso("spring", alku="2059-05-04", loppu="2059-06-20"),
+            jakso("autumn", alku="2059-08-03", loppu="2059-09-30"),
+        ),
+    )
+    assert await states(bundler, student.hoks_id) == {
+        "spring": ("odottaa", "odottaa_niputusta", "2059-07-01"),
+        "autumn": ("odottaa", "jakso_kesken", None),
+    }
+    await run(bundler, "tep-niputus", "2059-07-01")
+    (bundle,) = await bundles_of(bundler, kt)
+    assert bundle["jaksot"] == [await jakso_id(bundler, student.hoks_id, "spring")]
+    assert window(bundle) == ("2059-07-01", "2059-07-01", "2059-07-30")
+
+
 # --- W4: the end date changed -----------------------------------------------------------
 
 #: id: ((v1 known, v1 loppu), (v2 known, v2 loppu), runs, expected state after the
@@ -664,3 +722,29 @@ async def test_k_examples_kesto_when_the_bundle_is_formed(
     for case, (_, expected) in K_EXAMPLES.items():
         got = await kestot(bundler, students[case].hoks_id)
         assert [got[f"k{n}"] for n in range(len(expected))] == expected, case
+
+
+async def test_k1_days_of_a_temporarily_interrupted_study_right_do_not_count(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """K1: a `valiaikaisestikeskeytynyt` state from 1.2. lasts until the next state's
+    start − 1 (lasna from 11.2.): 10 of the jakso's 59 days are not active → 49. Not on
+    loppu, so no E7."""
+    set_today("2061-03-13")
+    kt = koulutustoimija()
+    student = Student()
+    tilat = (
+        ("2023-08-01", "lasna", "1"),
+        ("2061-02-01", "valiaikaisestikeskeytynyt", "1"),
+        ("2061-02-11", "lasna", "1"),
+    )
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt, tilat=tilat),
+        student.hoks(jakso("a", alku="2061-01-12", loppu="2061-03-11")),
+    )
+    await run(bundler, "tep-niputus", "2061-03-16")
+    (bundle,) = await bundles_of(bundler, kt)
+    assert bundle["jaksot"] == [await jakso_id(bundler, student.hoks_id, "a")]
+    assert await kestot(bundler, student.hoks_id) == {"a": 49}
