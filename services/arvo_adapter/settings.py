@@ -1,8 +1,10 @@
 """arvo_adapter settings: where Arvo is, how to log in, how patiently to call it."""
 
+from __future__ import annotations
+
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -37,3 +39,14 @@ class ArvoAdapterSettings(ServiceSettings):
     arvo_work_backoff_max_seconds: float = 60.0
 
     DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("arvo_user", "arvo_password")
+
+    @model_validator(mode="after")
+    def _pool_leaves_room(self) -> ArvoAdapterSettings:
+        """Each bundle in flight holds a connection for its lock; the consumer, the relay
+        and the status route need some too."""
+        if self.arvo_concurrency < 1 or self.arvo_concurrency > self.db_pool_size - 2:
+            raise ValueError(
+                f"ARVO_CONCURRENCY must be between 1 and DB_POOL_SIZE - 2 "
+                f"({self.db_pool_size - 2}), got {self.arvo_concurrency}"
+            )
+        return self

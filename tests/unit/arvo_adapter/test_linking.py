@@ -117,3 +117,21 @@ def test_retry_delay_grows_and_stays_within_its_cap(attempts: int, seed: int) ->
     delay = retry_delay(attempts, initial=1.0, maximum=60.0, rng=random.Random(seed))
     base = min(60.0, 2.0 ** (attempts - 1))
     assert base / 2 <= delay <= base
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "pool", "ok"), [(8, 20, True), (18, 20, True), (19, 20, False), (0, 20, False)]
+)
+def test_concurrency_leaves_room_in_the_pool(concurrency: int, pool: int, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from services.arvo_adapter.settings import ArvoAdapterSettings
+
+    def make() -> ArvoAdapterSettings:
+        return ArvoAdapterSettings(arvo_concurrency=concurrency, db_pool_size=pool)
+
+    if ok:
+        assert make().arvo_concurrency == concurrency
+    else:
+        with pytest.raises(ValidationError, match="ARVO_CONCURRENCY"):
+            make()
