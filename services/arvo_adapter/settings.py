@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 
 from shared.settings import ServiceSettings
 
@@ -40,13 +40,8 @@ class ArvoAdapterSettings(ServiceSettings):
 
     DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("arvo_user", "arvo_password")
 
-    @model_validator(mode="after")
-    def _pool_leaves_room(self) -> ArvoAdapterSettings:
-        """Each bundle in flight holds a connection for its lock; the consumer, the relay
-        and the status route need some too."""
-        if self.arvo_concurrency < 1 or self.arvo_concurrency > self.db_pool_size - 2:
-            raise ValueError(
-                f"ARVO_CONCURRENCY must be between 1 and DB_POOL_SIZE - 2 "
-                f"({self.db_pool_size - 2}), got {self.arvo_concurrency}"
-            )
-        return self
+    @property
+    def worker_concurrency(self) -> int:
+        """`ARVO_CONCURRENCY`, within what the pool allows: each bundle in flight holds a
+        connection for its lock, and the consumer, relay and routes need some too."""
+        return max(1, min(self.arvo_concurrency, self.db_pool_size - 2))
