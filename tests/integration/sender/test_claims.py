@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.sender.app import create_service
 from services.sender.domain.delivery import Status
@@ -23,10 +27,23 @@ from tests.integration.sender.conftest import (
     sender_settings,
     unique_address,
 )
-from tests.support.infra import create_infra, destroy_infra
+from tests.support.infra import BASE_AMQP_URL, BASE_DATABASE_URL, Infra, destroy_infra
 from tests.support.polling import eventually
 
 LEASE = 0.3
+
+
+async def database_only() -> Infra:
+    """A fresh database of its own (no broker is used here, so no vhost)."""
+    name = f"tp_test_claims_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(BASE_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    url = make_url(BASE_DATABASE_URL).set(database=name).render_as_string(False)
+    return Infra(database_url=url, amqp_url=BASE_AMQP_URL, vhost=None)
 
 
 @pytest_asyncio.fixture
@@ -35,7 +52,7 @@ async def idle(
 ) -> AsyncIterator[tuple[Service, Sender, FakeSmtp]]:
     """A sender's use cases on a fresh database, its worker and consumer not started;
     one pooled connection, so a test can take the database away by holding it."""
-    own = await create_infra()
+    own = await database_only()
     try:
         with FakeSmtp() as smtp:
             settings = sender_settings(

@@ -1,6 +1,7 @@
 """A consumer applying several messages in one transaction, against the real PostgreSQL and
 RabbitMQ: a message that fails is undone alone (its effects and inbox claim) and gets its
-retries and dead-lettering while the others of its batch commit; a batch whose commit
+retries and dead-lettering while the others of its batch commit (applied again, each in a
+savepoint, after the batch's first pass was undone); a batch whose commit
 fails is applied one message at a time; nothing is acked before its commit.
 
 Each test fills its queue before the consumer starts. Its first message holds the
@@ -217,9 +218,10 @@ async def test_a_failing_message_is_undone_alone_and_dead_lettered_while_its_bat
             assert h.batch_of(failing) & set(good), "the test needs batches with good ones"
         for note in good:
             assert await count_effects(h.db, note) == 1
-            assert h.calls(note) == 1, "applied once, never redelivered"
+            # Run again when a failing message after it in its batch undid the first run.
+            assert h.calls(note) <= 2
         for note in (raises, sql):
-            assert h.calls(note) == MAX_ATTEMPTS
+            assert h.calls(note) == MAX_ATTEMPTS, "its handler ran once per delivery"
             assert await count_effects(h.db, note) == 0, "its effect was undone"
         assert "the handler failed" in dead[raises]
         assert "division by zero" in dead[sql]

@@ -65,15 +65,16 @@ def test_jaksot_are_counted_by_stage_and_the_rest_by_reason() -> None:
     )
 
 
-def test_reminders_are_the_messages_that_say_so() -> None:
+def test_reminded_jaksot_are_those_of_the_bundles_a_reminder_links_to() -> None:
     snapshot = Snapshot(DAY)
+    link_a, link_b = "https://arvo.example/v/a_2025-03-16_x1", "https://arvo.example/v/b_x2"
     mails = [
-        {"subject": "Työpaikkaohjaajakysely / Enkät"},
-        {"subject": "Muistutus / Påminnelse / Reminder: Työpaikkaohjaajakysely"},
+        {"subject": "Työpaikkaohjaajakysely / Enkät", "text": f"{link_a}?t=e"},
+        {"subject": "Muistutus / Påminnelse / Reminder: Työ", "text": f"vastaa {link_a}?t=e."},
     ]
-    sms = [{"text": "Muistutus: Työpaikkaohjaajakysely"}, {"text": "Työpaikkaohjaajakysely"}]
-    count_messages(snapshot, mails, sms)
-    assert (snapshot.emails, snapshot.sms, snapshot.reminded) == (2, 2, 2)
+    sms = [{"text": f"Muistutus: Työpaikkaohjaajakysely\n{link_a}?t=s"}, {"text": link_b}]
+    count_messages(snapshot, mails, sms, {link_a: 3, link_b: 1})
+    assert (snapshot.emails, snapshot.sms, snapshot.reminded) == (2, 2, 3)
 
 
 def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
@@ -81,7 +82,8 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
     assert delays == [answers_on(1, f"link-{n}", 0.6) for n in range(2000)]
     answered = [d for d in delays if d is not None]
     assert 0.55 < len(answered) / len(delays) < 0.65
-    assert min(answered) >= 1 and max(answered) <= 20
+    assert min(answered) >= 1 and max(answered) <= 20 and 5 not in answered
+    assert 0.6 < sum(d <= 4 for d in answered) / len(answered) < 0.8, "most before the reminder"
     assert all(answers_on(1, f"link-{n}", 0.0) is None for n in range(100))
 
 
