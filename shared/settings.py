@@ -44,7 +44,8 @@ class ServiceSettings(BaseSettings):
     db_startup_timeout_seconds: float = 60.0
     consumer_prefetch: int = 32
     # A consumer of our own events applies up to this many messages in one transaction,
-    # with prefetch // batch workers (shared/messaging/consumer.py); 1 turns batching off.
+    # with prefetch // batch workers (shared/messaging/consumer.py): two by default, one
+    # applying while the other's messages arrive; 1 turns batching off.
     consumer_batch_size: int = 16
     consumer_max_attempts: int = 5
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 10_000, 60_000])

@@ -69,6 +69,9 @@ class Worker:
         if self.adapter.arvo_refuses_calls:
             return
         room = self.concurrency - len(self._in_flight)
+        if self.adapter.arvo_on_trial:
+            # Half-open: one bundle tries Arvo; the rest wait for its verdict.
+            room = min(room, 1 - len(self._in_flight))
         if room <= 0:
             return
         keys = await self.adapter.due_work(limit=room, exclude=list(self._in_flight))

@@ -7,9 +7,10 @@ crash redelivers the message; the handler's idempotency (inbox or natural keys) 
 that harmless.
 
 A consumer of our own events (`event_handler`, `batch_size` > 1) applies the messages
-that have arrived together in one transaction: their inbox claims in one statement, each
-handler in a savepoint of its own, so a message that fails is undone alone and gets its
-retry or dead-lettering while the others commit; all are acked after the commit. One
+that have arrived together in one transaction: their inbox claims in one statement, their
+handlers in one savepoint; should a handler fail, that savepoint is undone and the others
+applied again each in a savepoint of its own, so a message that fails is undone alone and
+gets its retry or dead-lettering while the others commit; all are acked after the commit. One
 commit per batch instead of per message is what lets a consumer keep up with the relay
 (bench/relay.py). Should the commit itself fail, each message is applied alone, as a
 one-message consumer does.
@@ -192,6 +193,20 @@ class Consumer:
                 batch.append(self._arrived.get_nowait())
             try:
                 await self._apply(batch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling() > 0:
+                    raise  # stop()
+                # Cancelled from within (a handler's call on a connection that died): the
+                # transaction was rolled back; the worker must live on, as the relay does.
+                log.warning(
+                    "consumer batch cancelled from within; its messages are retried",
+                    extra={"queue": self.spec.name, "messages": len(batch)},
+                )
+                for message in batch:
+                    if not message.processed:  # not already settled one by one
+                        with contextlib.suppress(Exception):
+                            await self._retry(message, RuntimeError("the batch was cancelled"))
             except Exception:
                 # Only acking or setting aside on a lost channel gets here: the broker
                 # redelivers what was not acked.
@@ -342,8 +357,13 @@ class EventDispatcher:
     async def apply_batch(
         self, session: AsyncSession, messages: Sequence[AbstractIncomingMessage]
     ) -> list[Outcome]:
-        """The claims of all valid messages in one statement, then each new one's handler
-        in a savepoint; a handler that raises is undone and its claim released."""
+        """The claims of all valid messages in one statement; then the new ones' handlers
+        together in one savepoint. Should one raise, that savepoint is rolled back, the
+        failing message's claim released, and the others applied again, each in a
+        savepoint of its own: the failing handler has run once for its delivery, those
+        before it twice (the first run undone), as after a crash before the commit.
+        A savepoint per batch rather than per message while nothing fails: each is a
+        round trip, which is what a busy consumer waits on most."""
         outcomes: list[Outcome] = [None] * len(messages)
         decoded: list[tuple[int, Envelope, EventHandler]] = []
         for index, message in enumerate(messages):
@@ -357,18 +377,38 @@ class EventDispatcher:
         new = await claim_many(session, self.inbox, claims)
         if not new:
             return outcomes
+        todo = []
+        for item in decoded:
+            if item[1].message_id in new:  # not applied before, nor earlier in this batch
+                new.discard(item[1].message_id)
+                todo.append(item)
         savepoints = await Savepoints.of(session)
-        for index, envelope, handler in decoded:
-            if envelope.message_id not in new:
-                continue  # applied before, or earlier in this batch
-            new.discard(envelope.message_id)
+        failed: tuple[int, Envelope, Exception] | None = None
+        try:
+            async with savepoints.around():
+                for index, envelope, handler in todo:
+                    correlation_id_var.set(envelope.correlation_id)
+                    try:
+                        await handler(session, envelope)
+                    except Exception as error:
+                        failed = (index, envelope, error)
+                        raise
+            return outcomes
+        except Exception:
+            if failed is None:
+                raise  # the savepoint itself: the transaction is lost
+        await release(session, self.inbox, failed[1].message_id)
+        outcomes[failed[0]] = failed[2]
+        for index, envelope, handler in todo:
+            if index == failed[0]:
+                continue
             correlation_id_var.set(envelope.correlation_id)
             try:
                 async with savepoints.around():
                     await handler(session, envelope)
-            except Exception as exc:
+            except Exception as error:
                 await release(session, self.inbox, envelope.message_id)
-                outcomes[index] = exc
+                outcomes[index] = error
         return outcomes
 
 

@@ -123,8 +123,10 @@ def adapter_settings(root: str, infra: Infra, **overrides: Any) -> ArvoAdapterSe
         "amqp_url": infra.amqp_url,
         "outbox_poll_seconds": 0.1,
         "retry_delays_ms": [200, 500, 1000],
-        "db_pool_size": 30,
-        "arvo_concurrency": 16,
+        # PostgreSQL's connections are shared with every other test session on the
+        # machine: each bundle in flight holds one (its lock), plus consumer and relay.
+        "db_pool_size": 10,
+        "arvo_concurrency": 6,
         "arvo_work_poll_seconds": 0.2,
         "arvo_work_backoff_initial_seconds": 0.05,
         "arvo_work_backoff_max_seconds": 0.5,

@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -30,11 +31,35 @@ from tests.integration.arvo_adapter.conftest import (
 )
 from tests.integration.arvo_adapter.exactly_once import check_exactly_once
 from tests.support.infra import Infra, create_infra, destroy_infra
+from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, service_env
 
 KILL_BUNDLES = int(os.environ.get("ARVO_TEST_KILL_BUNDLES", "100"))
 KILLS = int(os.environ.get("ARVO_TEST_KILLS", "4"))
 RETRY_DELAYS_MS = [200, 500, 1000]
+
+
+async def start(adapter: ServiceProcess) -> None:
+    """Start the process; again when PostgreSQL, shared by every test session on the
+    machine, turned it away at start-up (too many clients)."""
+    for attempt in range(5):
+        try:
+            await adapter.start()
+            return
+        except RuntimeError:
+            if attempt == 4 or "too many clients" not in adapter.log_path.read_text():
+                raise
+            await asyncio.sleep(2)
+
+
+async def until_done(db: Database, ids: list[uuid.UUID], count: int, timeout: float) -> None:
+    """Until at least `count` of the bundles are done (a moment in the run to kill at)."""
+
+    async def done() -> int:
+        rows = await stored_niput(db, ids)
+        return sum(1 for r in rows.values() if r.state == "done")
+
+    await eventually(done, lambda n: n >= count, timeout=timeout, what=f"{count} bundles done")
 
 
 @pytest_asyncio.fixture
@@ -63,8 +88,8 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
         ARVO_WORK_POLL_SECONDS="0.2",
         ARVO_WORK_BACKOFF_INITIAL_SECONDS="0.05",
         ARVO_WORK_BACKOFF_MAX_SECONDS="0.5",
-        ARVO_CONCURRENCY="16",
-        DB_POOL_SIZE="30",
+        ARVO_CONCURRENCY="6",
+        DB_POOL_SIZE="10",
         RETRY_DELAYS_MS=str(RETRY_DELAYS_MS),
         LOG_LEVEL="WARNING",
     )
@@ -83,13 +108,16 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
     started = time.perf_counter()
     done_at_kills: list[int] = []
     try:
-        for _ in range(KILLS):
-            await adapter.start()
-            await asyncio.sleep(rng.uniform(0.3, 2.0))  # a random moment, then the kill
+        # Kills spread over the whole run: each at a random number of bundles done,
+        # then a random moment later.
+        for threshold in sorted(rng.sample(range(1, KILL_BUNDLES), KILLS)):
+            await start(adapter)
+            await until_done(db, ids, threshold, timeout=60 + KILL_BUNDLES * 0.5)
+            await asyncio.sleep(rng.uniform(0, 0.5))
             adapter.kill()
             rows = await stored_niput(db, ids)
             done_at_kills.append(sum(1 for r in rows.values() if r.state == "done"))
-        await adapter.start()
+        await start(adapter)
         await wait_done(db, ids, timeout=60 + KILL_BUNDLES * 0.5)
         elapsed = time.perf_counter() - started
         # uvicorn re-raises SIGTERM after its graceful shutdown, hence -15 rather than 0.
@@ -102,5 +130,5 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
     print(
         f"\nkilled {KILLS} times (done at each kill: {done_at_kills}); {checked}; {elapsed:.1f} s"
     )
-    # The kills fell while bundles were being linked, not before or after all of them.
-    assert done_at_kills[-1] < KILL_BUNDLES
+    # The kills fell while bundles were being linked, not after all of them.
+    assert any(done < KILL_BUNDLES for done in done_at_kills)

@@ -4,7 +4,7 @@ the dead connection cancelled them): it must neither hang nor end; it logs each 
 pass, lets go of its rows, readiness tells operators meanwhile, and the backlog leaves
 once the broker speaks again.
 
-How these tests were checked to fail without the fix (docs/decisions.md, "Messaging"):
+How these tests were checked to fail without the fix:
 with `OutboxRelay._run` catching only `Exception` and no supervisor (the relay before the
 fix) the heartbeat case and the direct CancelledError case fail (the relay task ends);
 with `Broker.publish_many` not bounded by the publish timeout the timeout case fails (the
