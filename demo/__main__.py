@@ -102,6 +102,7 @@ async def main(argv: list[str] | None = None) -> int:
             snapshots = await driver.run(on_day=on_day, on_snapshot=on_snapshot)
         final = snapshots[-1]
         console.print(reasons_table(final))
+        console.print(cases_table(dataset, final))
         rates = await driver.response_rates()
         if rates:
             console.print(rows_table("response rates (GET /api/v1/reports/response-rates)", rates))

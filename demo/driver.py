@@ -117,6 +117,9 @@ class Snapshot:
     sms: int = 0
     tpk_links: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # case (demo.generate.Case value) → its jaksot's outcomes ("lahetetty", "ei_laheteta /
+    # keskeytynyt"...), to set beside what the rules should make of each case
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
     STAGES = (
@@ -164,6 +167,20 @@ def count_jaksot(snapshot: Snapshot, jaksot: Iterable[dict[str, Any]]) -> None:
 
 
 LINK = re.compile(r"https?://[^\s?\"'<>]+")
+
+
+def count_outcomes(
+    snapshot: Snapshot, jaksot: Iterable[dict[str, Any]], cases: dict[int, str]
+) -> None:
+    """Each case's jaksot by state: the state alone once past the judgement, with the
+    reason while waiting or refused."""
+    for jakso in jaksot:
+        case = cases.get(int(jakso.get("hoks_id", 0)))
+        if case is None:
+            continue
+        tila = str(jakso.get("tila"))
+        label = f"{tila} / {jakso.get('syy')}" if tila in ("odottaa", "ei_laheteta") else tila
+        snapshot.outcomes.setdefault(case, Counter())[label] += 1
 
 
 def count_messages(
@@ -520,7 +537,10 @@ class Driver:
     async def snapshot(self, day: dt.date) -> Snapshot:
         snapshot = Snapshot(day)
         try:
-            count_jaksot(snapshot, await self.jaksot())
+            rows = await self.jaksot()
+            count_jaksot(snapshot, rows)
+            cases = {s.hoks_id: s.case.value for s in self.dataset.students}
+            count_outcomes(snapshot, rows, cases)
         except httpx.HTTPStatusError as exc:
             snapshot.missing.append(f"bundler jaksot: {exc.response.status_code}")
         state = await self.arvo_state()

@@ -15,10 +15,19 @@ from demo.driver import (
     answers_on,
     count_jaksot,
     count_messages,
+    count_outcomes,
     job_due,
 )
 from demo.generate import generate
-from demo.report import html_report, html_rows, rows_table, svg_bars, terminal_bars
+from demo.report import (
+    cases_table,
+    html_report,
+    html_rows,
+    outcome_text,
+    rows_table,
+    svg_bars,
+    terminal_bars,
+)
 
 DAY = dt.date(2025, 3, 16)
 
@@ -168,3 +177,26 @@ async def test_lost_connections_and_5xx_are_tried_again_but_never_a_resend() -> 
         assert calls[-1] == "/api/v1/niput/n1/resend" and len(calls) == 3
         assert (await client.put("/api/v1/hoks/1")).status_code == 200, "after a 503, again"
         assert calls[3:] == ["/api/v1/hoks/1"] * 3
+
+
+def test_each_case_shows_what_its_jaksot_ended_as() -> None:
+    snapshot = Snapshot(DAY)
+    count_outcomes(
+        snapshot,
+        [
+            {"hoks_id": 1, "tila": "vastattu", "syy": None},
+            {"hoks_id": 1, "tila": "lahetetty", "syy": None},
+            {"hoks_id": 2, "tila": "ei_laheteta", "syy": "keskeytynyt"},
+            {"hoks_id": 3, "tila": "odottaa", "syy": "jakso_kesken"},
+            {"hoks_id": 99, "tila": "lahetetty", "syy": None},
+        ],
+        {1: "tavallinen", 2: "keskeytynyt", 3: "tavallinen"},
+    )
+    assert snapshot.outcomes == {
+        "tavallinen": Counter({"vastattu": 1, "lahetetty": 1, "odottaa / jakso_kesken": 1}),
+        "keskeytynyt": Counter({"ei_laheteta / keskeytynyt": 1}),
+    }
+    dataset = generate(seed=1, students=30)
+    table = cases_table(dataset, snapshot)
+    assert table.columns[-1].header == "what the jaksot ended as"
+    assert outcome_text(snapshot, "keskeytynyt") == "ei_laheteta / keskeytynyt 1"
