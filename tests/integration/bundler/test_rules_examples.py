@@ -308,6 +308,40 @@ async def test_j4_without_its_later_jakso_the_earlier_is_judged_alone(
         assert formed["jaksot"] == [await jakso_id(bundler, student.hoks_id, "earlier")]
 
 
+async def test_j4_an_earlier_jakso_known_late_joins_the_latest_bundle(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """J4 with late data: a HOKS first known on 20.5. with jaksot 1.1.–31.1. and
+    1.3.–31.5.: on its own the first would be too late (E13, its W2 ended 1.4.), but as
+    the earlier part of the jatkumo it waits and goes into the bundle of 1.6. with the
+    later one (the latest's niputuspvm)."""
+    set_today("2062-05-20")
+    kt = koulutustoimija()
+    student = Student()
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt),
+        student.hoks(
+            jakso("earlier", alku="2062-01-01", loppu="2062-01-31"),
+            jakso("later", alku="2062-03-01", loppu="2062-05-31"),
+        ),
+    )
+    assert await states(bundler, student.hoks_id) == {
+        "earlier": ("odottaa", "jatkuu_myohemmin", "2062-06-01"),
+        "later": ("odottaa", "jakso_kesken", None),
+    }
+    await run(bundler, "tep-niputus", "2062-06-01")
+    (bundle,) = await bundles_of(bundler, kt)
+    assert bundle["jaksot"] == sorted(
+        [
+            await jakso_id(bundler, student.hoks_id, "earlier"),
+            await jakso_id(bundler, student.hoks_id, "later"),
+        ]
+    )
+    assert window(bundle) == ("2062-06-01", "2062-06-01", "2062-06-30")
+
+
 async def test_j4_a_later_jakso_after_the_earlier_was_bundled_is_surveyed_alone(
     bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
 ) -> None:
