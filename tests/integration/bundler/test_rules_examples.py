@@ -17,6 +17,7 @@ events are in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -218,93 +219,102 @@ async def test_j4_both_ways_give_one_survey_and_the_same_kesto(
     assert await kestot(bundler, interrupted.hoks_id) == {"one": 123}
 
 
-#: J4: the later jakso removed or `ei_laheteta` → the earlier is a late jakso of its own
-#: (D3, W3). id: (first known, later jakso v2 (None: removed), v2 known, run,
-#: expected earlier (tila, syy, niputuspvm), its bundle's (niputuspvm, sent, W2) or None)
-LATER_GONE: dict[
-    str,
-    tuple[str, dict[str, Any] | None, str, str, tuple[str, str, str], tuple[str, str, str] | None],
-] = {
-    "removed-with-time-left": (
-        "2043-02-10",
-        None,
-        "2043-02-20",
-        "2043-03-01",
-        ("niputettu", "niputettu", "2043-02-01"),
-        ("2043-02-01", "2043-03-01", "2043-03-30"),
+@dataclass(frozen=True)
+class LaterGone:
+    """J4: a jatkumo whose later jakso is removed (`later_v2` None) or changed so that
+    it becomes `ei_laheteta` (E11: osa-aikaisuus removed)."""
+
+    earlier: tuple[str, str]
+    later: tuple[str, str]
+    known: str
+    removed: bool
+    v2_known: str
+    run_date: str
+    expected: tuple[str, str, str]
+    """The earlier jakso's (tila, syy, niputuspvm) after the run."""
+    bundle: tuple[str, str, str] | None
+    """Its bundle's (niputuspvm, sent, W2), or None: in no bundle."""
+
+
+LATER_GONE = {
+    "removed-with-time-left": LaterGone(
+        earlier=("2043-01-01", "2043-01-31"),
+        later=("2043-03-01", "2043-05-31"),
+        known="2043-02-10",
+        removed=True,
+        v2_known="2043-02-20",
+        run_date="2043-03-01",
+        expected=("niputettu", "niputettu", "2043-02-01"),
+        bundle=("2043-02-01", "2043-03-01", "2043-03-30"),
     ),
-    "ei_laheteta-with-time-left-until-w2": (
-        "2044-01-12",
-        {"alku": "2044-01-20", "loppu": "2044-02-20", "osa_aikaisuus": None},
-        "2044-02-21",
-        "2044-03-01",
-        ("niputettu", "niputettu", "2044-01-16"),
-        ("2044-01-16", "2044-03-01", "2044-03-15"),
+    "ei_laheteta-with-time-left-until-w2": LaterGone(
+        earlier=("2044-01-02", "2044-01-10"),
+        later=("2044-01-20", "2044-02-20"),
+        known="2044-01-12",
+        removed=False,
+        v2_known="2044-02-21",
+        run_date="2044-03-01",
+        expected=("niputettu", "niputettu", "2044-01-16"),
+        bundle=("2044-01-16", "2044-03-01", "2044-03-15"),
     ),
-    "ei_laheteta-after-the-window-closed": (
-        "2045-02-10",
-        {"alku": "2045-03-01", "loppu": "2045-05-31", "osa_aikaisuus": None},
-        "2045-05-02",
-        "2045-06-01",
-        ("ei_laheteta", "vastausaika_umpeutunut", "2045-02-01"),
-        None,
+    "ei_laheteta-after-the-window-closed": LaterGone(
+        earlier=("2045-01-01", "2045-01-31"),
+        later=("2045-03-01", "2045-05-31"),
+        known="2045-02-10",
+        removed=False,
+        v2_known="2045-05-02",
+        run_date="2045-06-01",
+        expected=("ei_laheteta", "vastausaika_umpeutunut", "2045-02-01"),
+        bundle=None,
     ),
 }
 
 
-@pytest.mark.parametrize(
-    ("known", "later_v2", "v2_known", "run_date", "expected", "bundle"),
-    LATER_GONE.values(),
-    ids=LATER_GONE.keys(),
-)
+@pytest.mark.parametrize("case", LATER_GONE.values(), ids=LATER_GONE.keys())
 async def test_j4_without_its_later_jakso_the_earlier_is_judged_alone(
     bundler: Running,
     channel: AbstractChannel,
     set_today: Callable[[str], None],
-    known: str,
-    later_v2: dict[str, Any] | None,
-    v2_known: str,
-    run_date: str,
-    expected: tuple[str, str, str],
-    bundle: tuple[str, str, str] | None,
+    case: LaterGone,
 ) -> None:
     """J4: "if the later jakso is removed or becomes `ei_laheteta`, the earlier ones are
     judged on their own again as late jaksot (D3, W3)": bundled by the next run with
-    their own niputuspvm while W2 leaves time, else `vastausaika_umpeutunut`."""
-    year = known[:4]
-    earlier = jakso("earlier", alku=f"{year}-01-01", loppu=f"{year}-01-31")
-    if later_v2 is not None and later_v2["loppu"] < f"{year}-03-01":  # a short first jakso
-        earlier = jakso("earlier", alku=f"{year}-01-02", loppu=f"{year}-01-10")
-    later = jakso("later", **(later_v2 or {"alku": f"{year}-03-01", "loppu": f"{year}-05-31"}))
-    later_v1 = later.model_copy(update={"osa_aikaisuus": 100})
-    set_today(known)
+    their own niputuspvm while W2 leaves time (capped at niputuspvm + 59), else
+    `vastausaika_umpeutunut`."""
+    earlier = jakso("earlier", alku=case.earlier[0], loppu=case.earlier[1])
+    later = jakso("later", alku=case.later[0], loppu=case.later[1])
+    set_today(case.known)
     kt = koulutustoimija()
     student = Student()
     await apply(
         bundler,
         channel,
         student.opiskeluoikeus(koulutustoimija=kt),
-        student.hoks(earlier, later_v1),
+        student.hoks(earlier, later),
     )
     assert (await states(bundler, student.hoks_id))["earlier"][:2] == (
         "odottaa",
         "jatkuu_myohemmin",
     )
-    set_today(v2_known)
+    set_today(case.v2_known)
+    without_osa_aikaisuus = later.model_copy(update={"osa_aikaisuus": None})
     v2 = (
         student.hoks(earlier, version=2)
-        if later_v2 is None
-        else student.hoks(earlier, later, version=2)
+        if case.removed
+        else student.hoks(earlier, without_osa_aikaisuus, version=2)
     )
     await apply(bundler, channel, v2)
-    await run(bundler, "tep-niputus", run_date)
-    assert (await states(bundler, student.hoks_id))["earlier"] == expected
+    await run(bundler, "tep-niputus", case.run_date)
+    after = await states(bundler, student.hoks_id)
+    assert after["earlier"] == case.expected
+    if not case.removed:
+        assert after["later"][:2] == ("ei_laheteta", "osa_aikaisuus_puuttuu")
     bundles = await bundles_of(bundler, kt)
-    if bundle is None:
+    if case.bundle is None:
         assert bundles == []
     else:
         (formed,) = bundles
-        assert window(formed) == bundle
+        assert window(formed) == case.bundle
         assert formed["jaksot"] == [await jakso_id(bundler, student.hoks_id, "earlier")]
 
 
