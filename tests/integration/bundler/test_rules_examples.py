@@ -126,6 +126,83 @@ async def test_w2_a_late_jakso_keeps_its_niputuspvm_and_60_days_from_it(
 # --- J3, J4: several jaksot of one tutkinnon osa ----------------------------------------
 
 
+def _yhteinen(osa_alue: str) -> dict[str, Any]:
+    return {
+        "tutkinnon_osa": {
+            "kind": "yhteinen",
+            "koodi_uri": "tutkinnonosat_106727",
+            "koodi": "106727",
+            "osa_alue_koodi_uri": f"ammatillisenoppiaineet_{osa_alue}",
+        }
+    }
+
+
+#: J4's key: id → (the earlier jakso's changes, the later's, a jatkumo?). Both jaksot
+#: 1.1.–31.1. and 1.3.–31.5.; judged on 10.2., so the earlier alone is E15 (1.2.).
+JATKUMO_KEY: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "instructor-spelled-otherwise": ({}, {"ohjaaja": {"nimi": "  OLLI ohjaaja "}}, True),
+    "another-instructor": ({}, {"ohjaaja": {"nimi": "Maija Mentori"}}, False),
+    "another-y-tunnus": ({}, {"tyopaikan_ytunnus": "7654321-0"}, False),
+    "another-tutkinnon-osa": (
+        {},
+        {"tutkinnon_osa": {"kind": "ammatillinen", "koodi_uri": "tutkinnonosat_106946"}},
+        False,
+    ),
+    "yhteinen-same-osa-alue": (_yhteinen("vvai"), _yhteinen("vvai"), True),
+    "yhteinen-another-osa-alue": (_yhteinen("vvai"), _yhteinen("mlfk"), False),
+}
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "is_jatkumo"), JATKUMO_KEY.values(), ids=JATKUMO_KEY.keys()
+)
+async def test_j4_what_makes_a_jatkumo(
+    bundler: Running,
+    channel: AbstractChannel,
+    set_today: Callable[[str], None],
+    earlier: dict[str, Any],
+    later: dict[str, Any],
+    is_jatkumo: bool,
+) -> None:
+    """J4: one HOKS, the same tutkinnon osa (koodi-uri, and osa-alue for yhteiset), the
+    same y-tunnus and the same normalised instructor name (N4) → the earlier jakso
+    waits for the later one; any of them different → it is judged on its own."""
+    set_today("2063-02-10")
+    student = Student()
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=koulutustoimija()),
+        student.hoks(
+            jakso("earlier", alku="2063-01-01", loppu="2063-01-31", **earlier),
+            jakso("later", alku="2063-03-01", loppu="2063-05-31", **later),
+        ),
+    )
+    waits = ("odottaa", "jatkuu_myohemmin", "2063-06-01")
+    alone = ("odottaa", "odottaa_niputusta", "2063-02-01")
+    assert (await states(bundler, student.hoks_id))["earlier"] == (waits if is_jatkumo else alone)
+
+
+async def test_j4_jaksot_of_two_hoks_of_one_student_are_no_jatkumo(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """J4 ("jaksot of one HOKS"): the same two jaksot in two HOKS of one study right are
+    each judged on their own."""
+    set_today("2063-02-10")
+    first = Student()
+    second = Student(oid=first.oid, oppija_oid=first.oppija_oid)
+    await apply(
+        bundler,
+        channel,
+        first.opiskeluoikeus(koulutustoimija=koulutustoimija()),
+        first.hoks(jakso("earlier", alku="2063-01-01", loppu="2063-01-31")),
+        second.hoks(jakso("later", alku="2063-03-01", loppu="2063-05-31")),
+    )
+    assert await states(bundler, first.hoks_id) == {
+        "earlier": ("odottaa", "odottaa_niputusta", "2063-02-01")
+    }
+
+
 async def test_j4_at_another_workplace_each_instructor_gets_a_survey(
     bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
 ) -> None:
