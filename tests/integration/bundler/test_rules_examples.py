@@ -601,6 +601,47 @@ async def test_w4_end_date_changes_through_the_runs(
         assert formed["jaksot"] == [await jakso_id(bundler, student.hoks_id, "a")]
 
 
+# --- N1: the bundle key ---------------------------------------------------------------
+
+#: N1: two students' jaksot due on one run; id → (the second's jakso changes, its study
+#: right's changes, how many bundles they form).
+N1_KEY: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
+    "instructor-spelled-otherwise": ({"ohjaaja": {"nimi": "olli  OHJAAJA"}}, {}, 1),
+    "workplace-named-otherwise": ({"tyopaikan_nimi": "Perhonen Oy"}, {}, 1),
+    "another-instructor": ({"ohjaaja": {"nimi": "Maija Mentori"}}, {}, 2),
+    "another-y-tunnus": ({"tyopaikan_ytunnus": "7654321-0"}, {}, 2),
+    "another-tutkinto": (
+        {},
+        {"suoritukset": [{"tyyppi": "ammatillinentutkinto", "tutkinto": "351407"}]},
+        2,
+    ),
+    "another-half-month": ({"loppu": "2064-03-20"}, {}, 2),
+}
+
+
+async def test_n1_the_bundle_key(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """N1: one bundle per normalised instructor name (N4) + y-tunnus + koulutustoimija +
+    tutkinto + niputuspvm; the workplace's name is no part of the key. Each case has a
+    koulutustoimija of its own; one run of 1.4. bundles them all."""
+    set_today("2064-03-25")
+    cases = {case: (koulutustoimija(), Student(), Student()) for case in N1_KEY}
+    for case, (changes, study, _) in N1_KEY.items():
+        kt, first, second = cases[case]
+        await apply(
+            bundler,
+            channel,
+            first.opiskeluoikeus(koulutustoimija=kt),
+            second.opiskeluoikeus(koulutustoimija=kt, **study),
+            first.hoks(jakso("a", alku="2064-01-13", loppu="2064-03-06")),
+            second.hoks(jakso("a", **{"alku": "2064-01-13", "loppu": "2064-03-06", **changes})),
+        )
+    await run(bundler, "tep-niputus", "2064-04-01")
+    counts = {case: len(await bundles_of(bundler, cases[case][0])) for case in N1_KEY}
+    assert counts == {case: expected for case, (_, _, expected) in N1_KEY.items()}
+
+
 # --- E16, E17: the contract and the study right ending -------------------------------
 
 
