@@ -4,8 +4,9 @@
 membership, answer windows and kesto exactly as docs/rules.md states them.
 
 Examples already covered end to end elsewhere are not repeated here: the E-table's
-reasons and W4's states (test_state.py), N1/N3, D3's late jakso, J4's separate jaksot
-through the runs and T3's spellings (test_niputus.py).
+reasons (test_state.py), N2/N3, D3's late jakso without time left (W3), J4's separate
+jaksot with one instructor, T3's spellings and T4's repeated run (test_niputus.py). W4
+and E17, judged in test_state.py as events arrive, are followed here through the runs.
 
 Runs are unique by (job, date) in the session's one database and take every due jakso:
 each test keeps to dates of its own (rules.md's own dates where it gives them, else a
