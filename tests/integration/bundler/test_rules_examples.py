@@ -27,6 +27,7 @@ from aio_pika.abc import AbstractChannel
 from tests.integration.bundler.conftest import (
     Student,
     apply,
+    history,
     jakso,
     jakso_id,
     jaksot,
@@ -514,6 +515,73 @@ async def test_j4_jaksot_ending_in_two_tiedonkeruukaudet_are_no_jatkumo(
     (bundle,) = await bundles_of(bundler, kt)
     assert bundle["jaksot"] == [await jakso_id(bundler, student.hoks_id, "spring")]
     assert window(bundle) == ("2059-07-01", "2059-07-01", "2059-07-30")
+
+
+async def test_j4_a_jatkumo_of_three_jaksot_is_one_survey(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """J4: "every eligible jakso of the jatkumo goes into its bundle": two interruptions,
+    three jaksot (1.1.–31.1., 1.3.–31.3., 1.5.–31.5.); both earlier ones wait for the
+    last, then all three are in the bundle of 1.6."""
+    set_today("2065-04-10")
+    kt = koulutustoimija()
+    student = Student()
+    parts = {
+        "first": ("2065-01-01", "2065-01-31"),
+        "second": ("2065-03-01", "2065-03-31"),
+        "third": ("2065-05-01", "2065-05-31"),
+    }
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt),
+        student.hoks(*(jakso(name, alku=a, loppu=b) for name, (a, b) in parts.items())),
+    )
+    assert await states(bundler, student.hoks_id) == {
+        "first": ("odottaa", "jatkuu_myohemmin", "2065-06-01"),
+        "second": ("odottaa", "jatkuu_myohemmin", "2065-06-01"),
+        "third": ("odottaa", "jakso_kesken", None),
+    }
+    await run(bundler, "tep-niputus", "2065-04-16")
+    assert await bundles_of(bundler, kt) == []
+    await run(bundler, "tep-niputus", "2065-06-01")
+    (bundle,) = await bundles_of(bundler, kt)
+    assert bundle["jaksot"] == sorted([await jakso_id(bundler, student.hoks_id, n) for n in parts])
+    assert await kestot(bundler, student.hoks_id) == {"first": 31, "second": 31, "third": 31}
+
+
+async def test_e18_a_bundled_jakso_changed_later_is_never_bundled_again(
+    bundler: Running, channel: AbstractChannel, set_today: Callable[[str], None]
+) -> None:
+    """E18 through the runs: bundled on 16.3., then its loppu moved to 20.3. (another
+    half-month): it stays `niputettu` in its bundle with its niputuspvm, the change is
+    recorded but not applied, and the run of 1.4. forms nothing."""
+    set_today("2066-03-10")
+    kt = koulutustoimija()
+    student = Student()
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=kt),
+        student.hoks(jakso("a", alku="2066-01-12", loppu="2066-03-06")),
+    )
+    await run(bundler, "tep-niputus", "2066-03-16")
+    (bundle,) = await bundles_of(bundler, kt)
+
+    set_today("2066-03-25")
+    moved = jakso("a", alku="2066-01-12", loppu="2066-03-20")
+    await apply(bundler, channel, student.hoks(moved, version=2))
+    await run(bundler, "tep-niputus", "2066-04-01")
+    assert await bundles_of(bundler, kt) == [bundle]
+    (row,) = (await jaksot(bundler, student.hoks_id)).json()
+    assert (row["tila"], row["niputuspvm"], row["loppu"], row["nippu_id"]) == (
+        "niputettu",
+        "2066-03-16",
+        "2066-03-20",
+        str(bundle["id"]),
+    )
+    (*_, last) = await history(bundler, row["jakso_id"])
+    assert (last["from_tila"], last["applied"], last["changed"]) == ("niputettu", False, ["loppu"])
 
 
 # --- W4: the end date changed -----------------------------------------------------------
