@@ -17,7 +17,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from demo.driver import Driver, Endpoints, Snapshot
+from demo.driver import Driver, Endpoints, RetryingTransport, Snapshot
 from demo.generate import generate
 from demo.report import (
     cases_table,
@@ -74,7 +74,7 @@ async def main(argv: list[str] | None = None) -> int:
     dataset = generate(
         seed=args.seed, start=args.start, students=args.students, providers=args.providers
     )
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         missing = await reachable(client, endpoints)
         if missing:
             console.print("[red]" + "\n".join(missing) + "[/red]")
@@ -102,6 +102,7 @@ async def main(argv: list[str] | None = None) -> int:
             snapshots = await driver.run(on_day=on_day, on_snapshot=on_snapshot)
         final = snapshots[-1]
         console.print(reasons_table(final))
+        console.print(cases_table(dataset, final))
         rates = await driver.response_rates()
         if rates:
             console.print(rows_table("response rates (GET /api/v1/reports/response-rates)", rates))

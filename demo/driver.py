@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,14 +29,15 @@ from demo.generate import Dataset, Upsert
 
 ADMIN_TOKEN = "dev-admin-token"
 # The dated jobs (api.md), by service, each with the spelling some code uses as a second
-# guess; a job a service does not know is "not available yet".
-JOBS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("bundler", "tep-niputus", ("tep-niputus", "tep_niputus")),
-    ("bundler", "tpk-niputus", ("tpk-niputus", "tpk_niputus")),
-    ("sender", "reminders", ("reminders",)),
-    ("bundler", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
-    ("sender", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
-    ("ingest", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup")),
+# guess (a job a service does not know is "not available yet"), and whether what it does
+# sets events going that the walk must wait for (the clean-ups only change rows).
+JOBS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("bundler", "tep-niputus", ("tep-niputus", "tep_niputus"), True),
+    ("bundler", "tpk-niputus", ("tpk-niputus", "tpk_niputus"), True),
+    ("sender", "reminders", ("reminders",), True),
+    ("bundler", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
+    ("sender", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
+    ("ingest", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
 )
 SENT_STATES = {"lahetetty", "vastattu", "vastausaika_loppunut"}
 BUNDLED_STATES = {"niputettu", *SENT_STATES}
@@ -44,8 +46,10 @@ LATE_REFUSALS = {"yhteystieto_puuttuu", "arvo_ei_kyselya"}
 
 
 def job_due(job: str, day: dt.date) -> bool:
-    """When the scheduler would run each job (architecture.md, "Time")."""
-    if job == "tep-niputus":
+    """When the demo runs each job: as the scheduler would (architecture.md, "Time"), but
+    the clean-up on the 1st and 16th only. It is a function of its date (everything whose
+    time ran out by then), so it ends the same, at a third of the runs of a walk."""
+    if job in ("tep-niputus", "personal-data-cleanup"):
         return day.day in (1, 16)
     if job == "tpk-niputus":
         return (day.month, day.day) in ((1, 1), (7, 1))
@@ -113,6 +117,9 @@ class Snapshot:
     sms: int = 0
     tpk_links: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # case (demo.generate.Case value) → its jaksot's outcomes ("lahetetty", "ei_laheteta /
+    # keskeytynyt"...), to set beside what the rules should make of each case
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
     STAGES = (
@@ -159,24 +166,81 @@ def count_jaksot(snapshot: Snapshot, jaksot: Iterable[dict[str, Any]]) -> None:
             snapshot.reasons["vastausaika_loppunut"] += 1
 
 
-def count_messages(
-    snapshot: Snapshot, mails: list[dict[str, Any]], sms: list[dict[str, Any]]
+LINK = re.compile(r"https?://[^\s?\"'<>]+")
+
+
+def count_outcomes(
+    snapshot: Snapshot, jaksot: Iterable[dict[str, Any]], cases: dict[int, str]
 ) -> None:
-    """E-mails and SMS the fakes received; a reminder says so first (S3, templates)."""
+    """Each case's jaksot by state: the state alone once past the judgement, with the
+    reason while waiting or refused."""
+    for jakso in jaksot:
+        case = cases.get(int(jakso.get("hoks_id", 0)))
+        if case is None:
+            continue
+        tila = str(jakso.get("tila"))
+        label = f"{tila} / {jakso.get('syy')}" if tila in ("odottaa", "ei_laheteta") else tila
+        snapshot.outcomes.setdefault(case, Counter())[label] += 1
+
+
+def count_messages(
+    snapshot: Snapshot,
+    mails: list[dict[str, Any]],
+    sms: list[dict[str, Any]],
+    bundle_sizes: dict[str, int],
+) -> None:
+    """E-mails and SMS the fakes received, and the jaksot whose bundle got a reminder: a
+    reminder says so first (S3, templates) and carries its bundle's link, whose bundle
+    (`bundle_sizes`: link → jaksot) tells how many jaksot it reminds of."""
     snapshot.emails = len(mails)
     snapshot.sms = len(sms)
-    snapshot.reminded = sum(str(m.get("subject", "")).startswith("Muistutus") for m in mails) + sum(
-        str(m.get("text", "")).startswith("Muistutus") for m in sms
-    )
+    texts = [
+        str(m.get("text", "")) for m in mails if str(m.get("subject", "")).startswith("Muistutus")
+    ]
+    texts += [str(m.get("text", "")) for m in sms if str(m.get("text", "")).startswith("Muistutus")]
+    reminded = {link for text in texts for link in LINK.findall(text) if link in bundle_sizes}
+    snapshot.reminded = sum(bundle_sizes[link] for link in reminded)
 
 
 def answers_on(seed: int, tunniste: str, share: float) -> int | None:
     """After how many days the respondent of `tunniste` answers, or None for never:
-    seeded by the link, so a run answers the same links as the last one did."""
+    seeded by the link, so a run answers the same links as the last one did. Seven in ten
+    of those who answer do so within four days (before the reminder), the rest within 20."""
     digest = hashlib.sha256(f"{seed}:{tunniste}".encode()).digest()
     if digest[0] / 256 >= share:
         return None
-    return 1 + digest[1] % 20
+    if digest[2] % 10 < 7:
+        return 1 + digest[1] % 4
+    return 6 + digest[1] % 15
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """Every call the demo makes is idempotent (PUTs, GETs, a run of a (job, date), an
+    answer), so a connection lost under load (a keep-alive connection the server had just
+    closed) or a 5xx (a database out of connections) is simply tried again, a few times,
+    after a growing pause. A resend is not idempotent: never retried."""
+
+    def __init__(self, attempts: int = 4, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.attempts = attempts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        attempts = 1 if request.url.path.endswith("/resend") else self.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self.inner.handle_async_request(request)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                if attempt == attempts:
+                    raise
+            else:
+                if response.status_code < 500 or attempt == attempts:
+                    return response
+                await response.aclose()
+            await asyncio.sleep(0.3 * attempt)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class NotAvailable(Exception):
@@ -195,7 +259,7 @@ class Driver:
         answer_share: float = 0.6,
         settle_seconds: float = 1.0,
         settle_timeout: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int = 16,
     ) -> None:
         self.dataset = dataset
         self.endpoints = endpoints
@@ -210,6 +274,7 @@ class Driver:
         self.first_seen: dict[str, dt.date] = {}
         self.answered: set[str] = set()
         self.upsert_failures: Counter[str] = Counter()
+        self.use_report = True
         self.run_counts: dict[str, Counter[str]] = {}
 
     def note(self, key: str, text: str) -> None:
@@ -271,27 +336,25 @@ class Driver:
         self, day: dt.date, due: Callable[[str, dt.date], bool] = job_due
     ) -> bool:
         """Every job due on `day`: each service's in the scheduler's order, the services
-        side by side. True when a job did something."""
+        side by side. True when a job that sets events going did something."""
 
         async def of_service(service: str) -> bool:
             busy = False
-            for owner, job, _ in JOBS:
+            for owner, job, _, settles in JOBS:
                 if owner == service and due(job, day):
                     counts = await self.run_job(service, job, day)
-                    busy = busy or bool(counts and any(counts.values()))
+                    busy = busy or (settles and bool(counts and any(counts.values())))
             return busy
 
-        results = await asyncio.gather(
-            *(of_service(s) for s in dict.fromkeys(s for s, _, _ in JOBS))
-        )
-        return any(results)
+        services = dict.fromkeys(service for service, *_ in JOBS)
+        return any(await asyncio.gather(*(of_service(s) for s in services)))
 
     async def run_job(self, service: str, job: str, day: dt.date) -> dict[str, int] | None:
         """Run `job` of `service` for `day` and wait for it; None when not available."""
         key = f"{service} {job}"
         base = self.endpoints.services()[service]
         if key not in self.job_names:
-            names = next(n for s, j, n in JOBS if (s, j) == (service, job))
+            names = next(n for s, j, n, _ in JOBS if (s, j) == (service, job))
             self.job_names[key] = await self._find_job_name(key, base, names, day)
         name = self.job_names[key]
         if name is None:
@@ -370,11 +433,29 @@ class Driver:
                 answered += 1
         return answered
 
-    async def fingerprint(self) -> tuple[int, ...]:
+    async def message_counts(self) -> tuple[float, float]:
+        """Across the services' `/metrics`: messages handled and published so far, and
+        outbox rows still waiting."""
+        moved = waiting = 0.0
+        for base in self.endpoints.services().values():
+            answer = await self.client.get(f"{base}/metrics")
+            if answer.status_code != 200:
+                continue
+            for line in answer.text.splitlines():
+                if line.startswith(("messages_handled_total", "outbox_published_total")):
+                    moved += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("outbox_pending"):
+                    waiting += float(line.rsplit(" ", 1)[1])
+        return moved, waiting
+
+    async def fingerprint(self) -> tuple[float, ...]:
         state = await self.arvo_state()
         mails, sms = await self.messages()
+        moved, waiting = await self.message_counts()
         counts = state.get("counts", {})
         return (
+            moved,
+            waiting,
             len(state["codes"]),
             len(state["bundles"]),
             len(state["tpk"]),
@@ -385,13 +466,14 @@ class Driver:
         )
 
     async def settle(self) -> None:
-        """Wait until the events have gone round: nothing changes at the fakes for
-        `settle_seconds` (or `settle_timeout` passed: shown, not hidden)."""
+        """Wait until the events have gone round: no outbox row waits, and nothing changes
+        in the services' message counts or at the fakes for `settle_seconds` (or
+        `settle_timeout` passed: shown, not hidden)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_timeout
         last = await self.fingerprint()
         quiet_since = loop.time()
-        while loop.time() - quiet_since < self.settle_seconds:
+        while loop.time() - quiet_since < self.settle_seconds or last[1] > 0:
             if loop.time() > deadline:
                 self.note("settle", f"the system did not settle within {self.settle_timeout:.0f} s")
                 return
@@ -403,8 +485,20 @@ class Driver:
     # --- snapshots -------------------------------------------------------------------
 
     async def jaksot(self) -> list[dict[str, Any]]:
-        """Every jakso of the data set through `GET /api/v1/hoks/{id}/jaksot`."""
+        """Every jakso of the data set: each provider's `GET /api/v1/reports/jaksot` (pages
+        of 10,000), then `GET /api/v1/hoks/{id}/jaksot` for the HOKS the report does not
+        show (a jakso whose study right has not come is of no provider yet)."""
         base = self.endpoints.bundler
+        rows: list[dict[str, Any]] = []
+        if self.use_report:
+            try:
+                for provider in self.dataset.providers:
+                    rows += await self._report(provider.oid)
+            except NotAvailable:
+                self.use_report, rows = False, []
+        ours = {s.hoks_id for s in self.dataset.students}
+        rows = [row for row in rows if row.get("hoks_id") in ours]
+        shown = {row["hoks_id"] for row in rows}
 
         async def one(hoks_id: int) -> list[dict[str, Any]]:
             async with self.semaphore:
@@ -414,16 +508,39 @@ class Driver:
             if answer.status_code == 404:
                 return []
             answer.raise_for_status()
-            rows: list[dict[str, Any]] = answer.json()
-            return rows
+            found: list[dict[str, Any]] = answer.json()
+            return found
 
-        lists = await asyncio.gather(*(one(s.hoks_id) for s in self.dataset.students))
-        return [jakso for rows in lists for jakso in rows]
+        lists = await asyncio.gather(*(one(h) for h in sorted(ours - shown)))
+        return rows + [jakso for found in lists for jakso in found]
+
+    async def _report(self, koulutustoimija: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"koulutustoimija": koulutustoimija, "limit": "10000"}
+            if cursor:
+                params["cursor"] = cursor
+            answer = await self.client.get(
+                f"{self.endpoints.bundler}/api/v1/reports/jaksot",
+                params=params,
+                headers={**self.auth, "Accept": "application/json"},
+            )
+            if answer.status_code == 404 and not rows:
+                raise NotAvailable("reports/jaksot")
+            answer.raise_for_status()
+            rows += answer.json()
+            cursor = answer.headers.get("X-Next-Cursor")
+            if not cursor:
+                return rows
 
     async def snapshot(self, day: dt.date) -> Snapshot:
         snapshot = Snapshot(day)
         try:
-            count_jaksot(snapshot, await self.jaksot())
+            rows = await self.jaksot()
+            count_jaksot(snapshot, rows)
+            cases = {s.hoks_id: s.case.value for s in self.dataset.students}
+            count_outcomes(snapshot, rows, cases)
         except httpx.HTTPStatusError as exc:
             snapshot.missing.append(f"bundler jaksot: {exc.response.status_code}")
         state = await self.arvo_state()
@@ -439,7 +556,12 @@ class Driver:
             1 for link in state["tpk"] if link["data"].get("koulutustoimija_oid") in ours
         )
         mails, sms = await self.messages()
-        count_messages(snapshot, mails, sms)
+        sizes = {
+            b["nippulinkki"]: len(b["tunnukset"])
+            for b in state["bundles"]
+            if b["data"].get("koulutustoimija_oid") in ours
+        }
+        count_messages(snapshot, mails, sms, sizes)
         return snapshot
 
     async def response_rates(self) -> list[dict[str, Any]]:
@@ -462,7 +584,7 @@ class Driver:
             answer.raise_for_status()
             body = answer.json()
             for row in body if isinstance(body, list) else [body]:
-                rows.append({"koulutustoimija": provider.nimi, **row})
+                rows.append({"provider": provider.nimi, **row})
         return rows
 
     # --- the half-year ---------------------------------------------------------------
@@ -482,7 +604,8 @@ class Driver:
                 await self.send(upserts)
                 await self.settle()
             busy = await self.run_due_jobs(day) or busy
-            busy = (await self.answer_links(day)) > 0 or busy
+            # An answer sets nothing going by itself: the reminders run asks Arvo.
+            await self.answer_links(day)
             if busy:
                 await self.settle()
             if day.day in (1, 16) or day == self.dataset.end:

@@ -69,15 +69,27 @@ def reasons_table(snapshot: Snapshot, limit: int = 12) -> Table:
     return table
 
 
-def cases_table(dataset: Dataset) -> Table:
+def cases_table(dataset: Dataset, final: Snapshot | None = None) -> Table:
+    """The data set's cases with what the rules should make of each, and (at the end)
+    what the system made of their jaksot."""
     table = Table(title=f"data set (seed {dataset.seed})", title_justify="left")
     table.add_column("case")
     table.add_column("students", justify="right")
     table.add_column("what the rules should make of it")
+    if final is not None:
+        table.add_column("what the jaksot ended as")
     counts = Counter(student.case for student in dataset.students)
     for case, count in sorted(counts.items(), key=lambda item: -item[1]):
-        table.add_row(case.value, str(count), EXPECTED[case])
+        cells = [case.value, str(count), EXPECTED[case]]
+        if final is not None:
+            cells.append(outcome_text(final, case.value))
+        table.add_row(*cells)
     return table
+
+
+def outcome_text(snapshot: Snapshot, case: str, limit: int = 3) -> str:
+    outcomes = snapshot.outcomes.get(case, Counter())
+    return ", ".join(f"{label} {n}" for label, n in outcomes.most_common(limit))
 
 
 def rows_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
@@ -204,7 +216,8 @@ def html_report(
     )
     counts = Counter(student.case for student in dataset.students)
     cases = "".join(
-        f"<tr><td>{esc(c.value)}</td><td>{n}</td><td>{esc(EXPECTED[c])}</td></tr>"
+        f"<tr><td>{esc(c.value)}</td><td>{n}</td><td>{esc(EXPECTED[c])}</td>"
+        f"<td>{esc(outcome_text(final, c.value, limit=5))}</td></tr>"
         for c, n in sorted(counts.items(), key=lambda item: -item[1])
     )
     note_items = "".join(f"<li>{esc(n)}</li>" for n in notes) or "<li>none</li>"
@@ -234,7 +247,8 @@ generated {esc(generated_at.isoformat(timespec="seconds"))}.</p>
 <h2>Jaksot without a survey (or still waiting), by reason</h2>
 <table><tr><th>tila / syy</th><th>jaksot</th></tr>{reasons}</table>
 <h2>The data set</h2>
-<table><tr><th>case</th><th>students</th><th>expected</th></tr>{cases}</table>
+<table><tr><th>case</th><th>students</th><th>expected</th><th>what the jaksot ended as</th></tr>
+{cases}</table>
 <h2>Not available in this run</h2>
 <ul>{note_items}</ul>
 </body></html>

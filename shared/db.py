@@ -36,6 +36,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,  # "connection is closed"
     asyncpg.CannotConnectNowError,  # the server is starting or shutting down
+    asyncpg.TooManyConnectionsError,  # max_connections (or a role's limit) reached
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,  # no pooled connection free within the pool timeout
@@ -202,12 +203,28 @@ class Savepoints:
             raise
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or the driver error it wraps, says the database is unavailable.
+
+    SQLAlchemy's asyncpg dialect raises a generic `DBAPIError` for some of the driver's
+    errors (too many connections among them), holding the real one as its cause."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # DBAPIError → the dialect's adapter error → asyncpg's
+        if seen is None:
+            return False
+        if isinstance(seen, UNAVAILABLE_ERRORS):
+            return True
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return False
+
+
 def retry_while_unreachable(action: Callable[[], T], *, within_seconds: float, what: str) -> T:
     """Run blocking `action` (migrations at start-up) until the database answers, with
     exponential backoff from 0.5 s to 5 s, one JSON warning line per failed attempt;
     after `within_seconds` the last error is raised (the caller says so and exits)."""
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(UNAVAILABLE_ERRORS),
+        retry=tenacity.retry_if_exception(is_unavailable),
         wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
         stop=tenacity.stop_before_delay(within_seconds),
         before_sleep=lambda state: log.warning(

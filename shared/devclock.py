@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import require_scope
 from shared.clock import Clock
+from shared.errors import error_responses
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,13 @@ class ClockOut(BaseModel):
 def dev_clock_router(clock: Clock) -> APIRouter:
     router = APIRouter(prefix="/api/v1/dev", tags=["development"])
     admin = Depends(require_scope("admin"))
+    errors = error_responses(401, 403, 422)
 
-    @router.get("/clock", response_model=ClockOut, dependencies=[admin])
+    @router.get("/clock", response_model=ClockOut, dependencies=[admin], responses=errors)
     async def get_dev_clock() -> ClockOut:
         return ClockOut(today=clock.today(), frozen=clock.frozen is not None)
 
-    @router.put("/clock", response_model=ClockOut, dependencies=[admin])
+    @router.put("/clock", response_model=ClockOut, dependencies=[admin], responses=errors)
     async def put_dev_clock(body: ClockBody) -> ClockOut:
         clock.frozen = body.today
         log.warning(

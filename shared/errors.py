@@ -11,13 +11,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import UNAVAILABLE_ERRORS
+from shared.db import UNAVAILABLE_ERRORS, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +132,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error in UNAVAILABLE_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
+
+    @app.exception_handler(sqlalchemy.exc.DBAPIError)
+    async def _database_error(request: Request, exc: sqlalchemy.exc.DBAPIError) -> JSONResponse:
+        """A driver error SQLAlchemy wraps generically: 503 when it means the database is
+        unavailable (too many connections), else a 500 in our shape, logged by type only."""
+        if is_unavailable(exc):
+            return await _database_unavailable(request, exc)
+        log.error("database error; answered 500", extra={"error": type(exc).__name__})
+        return problem(500, "internal error")

@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.auth import require_scope
 from shared.clock import HELSINKI, Clock
 from shared.db import Database
-from shared.errors import ApiError
+from shared.errors import ApiError, error_responses
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +328,11 @@ def runs_router(runs: Runs) -> APIRouter:
     again answers the same run and does nothing twice."""
     router = APIRouter(prefix="/api/v1", tags=["runs"])
     admin = Depends(require_scope("admin"))
+    errors = error_responses(401, 403, 404, 422)
 
-    @router.post("/runs", status_code=202, response_model=RunOut, dependencies=[admin])
+    @router.post(
+        "/runs", status_code=202, response_model=RunOut, dependencies=[admin], responses=errors
+    )
     async def request_run(body: RunRequest) -> RunOut:
         if body.job not in runs.jobs:
             names = ", ".join(sorted(runs.jobs))
@@ -340,7 +343,7 @@ def runs_router(runs: Runs) -> APIRouter:
             )
         return RunOut.of(await runs.request(body.job, body.date))
 
-    @router.get("/runs/{run_id}", response_model=RunOut, dependencies=[admin])
+    @router.get("/runs/{run_id}", response_model=RunOut, dependencies=[admin], responses=errors)
     async def get_run(run_id: uuid.UUID) -> RunOut:
         run = await runs.get(run_id)
         if run is None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from services.arvo_adapter.arvo import (
     metrics,
 )
 from services.arvo_adapter.arvo.models import (
+    TUNNISTE_PATTERN,
     Metatiedot,
     NippuPatch,
     NippuRequest,
@@ -161,7 +163,12 @@ class ArvoAdapter:
     ) -> bool:
         """The bundle and a row per jakso, each with its request_id; nothing is called.
         False when the bundle was recorded before. Raises `Invalid` when a jakso's data
-        could never make a code (the field is named)."""
+        could never make a code (the field is named), when the bundle has no jaksot, or
+        when its tunniste is already another bundle's."""
+        if not payload.jaksot:
+            raise Invalid("a bundle without jaksot")
+        if not re.fullmatch(TUNNISTE_PATTERN, payload.tunniste):
+            raise Invalid("invalid tunniste (N2: only [a-z0-9_-])")
         rows = []
         for jakso in payload.jaksot:
             data = code_data(payload, jakso)
@@ -171,7 +178,7 @@ class ArvoAdapter:
                 fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
                 raise Invalid(f"jakso {jakso.jakso_id}: invalid {', '.join(fields)}") from exc
             rows.append({"jakso_id": jakso.jakso_id, "data": data, "kesto": jakso.kesto})
-        return await store.insert_nippu(
+        recorded = await store.insert_nippu(
             session,
             nippu_id=payload.nippu_id,
             tunniste=payload.tunniste,
@@ -181,6 +188,11 @@ class ArvoAdapter:
             message_id=received.message_id,
             message_body=received.body,
         )
+        if not recorded:
+            known = await store.get_nippu_by_tunniste(session, payload.tunniste)
+            if known is not None and known.nippu_id != payload.nippu_id:
+                raise Invalid("tunniste already used by another bundle")
+        return recorded
 
     async def record_tpk_nippu_ready(
         self, session: AsyncSession, *, payload: TpkNippuReady, received: Received
@@ -237,6 +249,11 @@ class ArvoAdapter:
     def arvo_refuses_calls(self) -> bool:
         return self.arvo.breaker.state is BreakerState.OPEN
 
+    @property
+    def arvo_on_trial(self) -> bool:
+        """Half-open: the breaker lets one trial call through to see if Arvo is back."""
+        return self.arvo.breaker.state is BreakerState.HALF_OPEN
+
     async def due_work(self, *, limit: int, exclude: Sequence[uuid.UUID]) -> list[store.WorkKey]:
         async with self.db.transaction() as session:
             return await store.due_work(session, limit=limit, exclude=exclude)
@@ -273,7 +290,7 @@ class ArvoAdapter:
             async with lock.transaction() as session:
                 bundle = await store.load_bundle(session, key.id, CREATE_LINK)
             ok = True
-            if bundle.nippu is not None and bundle.nippu.state == "pending":
+            if bundle.nippu is not None and bundle.nippu.state == "pending" and bundle.nippu.due:
                 ok = await self._guarded(lock, niput, key.id, self._link_nippu(lock, bundle))
             if bundle.changes and ok:
                 await self._work_changes(lock, bundle.changes)
@@ -306,7 +323,9 @@ class ArvoAdapter:
         async with lock.transaction() as session:
             attempts = await store.attempts_of(session, table, key) + 1
             if isinstance(exc, ArvoCircuitOpen):
-                delay = max(self.arvo.breaker.seconds_until_retry(), 0.05)
+                # Open: until the cooldown ends; half-open: while the trial runs.
+                breaker = self.arvo.breaker
+                delay = max(breaker.seconds_until_retry() or breaker.cooldown_seconds / 4, 0.05)
             else:
                 delay = retry_delay(
                     attempts,
@@ -572,8 +591,8 @@ class ArvoAdapter:
     # --- changes of a bundle after it was recorded ------------------------------------------
 
     async def _work_changes(self, lock: store.Locked, pending: Sequence[Any]) -> None:
-        """In the order they came; one that must wait holds back those after it, so a
-        later status never overtakes an earlier one."""
+        """In the order they came; one that must wait holds back those after it. A status
+        that arrives after a later-decided one was applied is skipped (`_overtaken`)."""
         for change in pending:
             ok = await self._guarded(lock, changes, change.id, self._apply_change(lock, change))
             if not ok:
@@ -593,7 +612,9 @@ class ArvoAdapter:
             update = ArvoStatusUpdate.model_validate(change.payload)
             if nippu.state == "pending":
                 raise Waiting("its bundle has no link yet")
-            if nippu.outcome == "linked":
+            async with lock.transaction() as session:
+                applied = await store.applied_status_bodies(session, change.nippu_id)
+            if nippu.outcome == "linked" and not _overtaken(change.message_body, applied):
                 patch = NippuPatch(tila=update.tila, voimassa_loppupvm=update.voimassa_loppupvm)
                 await self.arvo.patch_nippu(nippu.tunniste, patch)
                 async with lock.transaction() as session:
@@ -690,3 +711,16 @@ class ArvoAdapter:
                         ),
                     )
         return status
+
+
+def _overtaken(body: bytes, applied: Sequence[bytes]) -> bool:
+    """Whether a status the bundler decided later is already in Arvo.
+
+    Status updates of one bundle are decided in order (the bundler holds the bundle's row
+    lock), but they reach us in any order: one that failed a first delivery comes back
+    through the retry queue after those behind it. Arriving late, an earlier status would
+    overwrite a later one (`lahetetty` after `vastattu`), so the envelope's `occurred_at`,
+    set by the bundler's outbox when it decided, orders them; an overtaken one is done
+    without a call."""
+    occurred = Envelope.model_validate_json(body).occurred_at
+    return any(Envelope.model_validate_json(other).occurred_at > occurred for other in applied)

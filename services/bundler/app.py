@@ -10,6 +10,7 @@ from services.bundler.api.jaksot import router as jaksot_router
 from services.bundler.api.niput import router as niput_router
 from services.bundler.api.reports import router as reports_router
 from services.bundler.jobs.cleanup import personal_data_cleanup
+from services.bundler.jobs.flow import flow_jobs
 from services.bundler.jobs.niputus import niputus_jobs
 from services.bundler.messaging.flow import flow_handlers
 from services.bundler.messaging.state import state_handlers
@@ -40,6 +41,7 @@ def create_service(settings: BundlerSettings | None = None) -> Service:
         runs,
         [
             *niputus_jobs(niputus),
+            *flow_jobs(flow),
             personal_data_cleanup(bundler, retention_days=settings.personal_data_retention_days),
         ],
     )

@@ -81,6 +81,7 @@ from shared.domain.dates import (
     DEFAULT_POLICIES,
     PolicySchedule,
     Rahoituskausi,
+    Tiedonkeruukausi,
     answer_window,
     rahoituskausi,
 )
@@ -624,72 +625,85 @@ class Niputus:
             return {name: 0 for name in TPK_COUNTS}
         cause = await self._cause(job, run_date)
         counts["hoksit_rejudged"] = await self._rejudge(cause)
+        tilat = sorted(TPK_TILAT)
         async with self.db.transaction() as session:
-            # One TPK run of a kausi at a time: each sees the bundles the other formed.
-            await niputus_store.lock(session, f"bundler.tpk:{kausi.alku.isoformat()}")
-            rows = await niputus_store.lock_tpk_jaksot(
-                session,
-                kausi_alku=kausi.alku,
-                kausi_loppu=kausi.loppu,
-                tilat=sorted(TPK_TILAT),
+            owners = await niputus_store.tpk_koulutustoimijat(
+                session, kausi_alku=kausi.alku, kausi_loppu=kausi.loppu, tilat=tilat
             )
-            by_jakso = {}
-            candidates = []
-            for row in rows:
-                jakso = from_events.jakso(row.hoks_id, row.payload)
-                by_jakso[jakso.id] = row
-                candidates.append(
-                    TpkCandidate(
-                        jakso, JaksoState(Tila(row.tila), Syy(row.syy)), row.koulutustoimija_oid
+        for owner in owners:
+            async with self.db.transaction() as session:
+                counts.update(await self._bundle_tpk(session, owner, kausi, tilat, cause))
+        return {name: counts[name] for name in TPK_COUNTS}
+
+    async def _bundle_tpk(
+        self,
+        session: AsyncSession,
+        owner: str,
+        kausi: Tiedonkeruukausi,
+        tilat: Sequence[str],
+        cause: RunCause,
+    ) -> Counter[str]:
+        """One koulutustoimija's TPK bundles of a kausi (the koulutustoimija is in the T3
+        key), in the caller's transaction."""
+        counts: Counter[str] = Counter()
+        # One TPK run of a kausi and koulutustoimija at a time: each sees the other's
+        # bundles.
+        await niputus_store.lock(session, f"bundler.tpk:{kausi.alku.isoformat()}:{owner}")
+        rows = await niputus_store.lock_tpk_jaksot(
+            session, owner, kausi_alku=kausi.alku, kausi_loppu=kausi.loppu, tilat=tilat
+        )
+        by_jakso = {}
+        candidates = []
+        for row in rows:
+            jakso = from_events.jakso(row.hoks_id, row.payload)
+            by_jakso[jakso.id] = row
+            candidates.append(TpkCandidate(jakso, JaksoState(Tila(row.tila), Syy(row.syy)), owner))
+        existing = await niputus_store.unlinked_tpk_niput(session, kausi.alku, owner)
+        window = kausi.answer_window
+        new: list[niputus_store.TpkNippuRow] = []
+        events: list[TpkNippuReady] = []
+        pairs: list[tuple[int, uuid.UUID]] = []
+        for nippu in niputa_tpk(candidates, kausi):
+            key = nippu.key
+            nippu_id = existing.get((key.y_tunnus, key.tyopaikka_normalisoitu))
+            if nippu_id is None:
+                nippu_id = uuid.uuid4()
+                new.append(
+                    niputus_store.TpkNippuRow(
+                        id=nippu_id,
+                        koulutustoimija_oid=key.koulutustoimija,
+                        tyopaikan_ytunnus=key.y_tunnus,
+                        tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
+                        tyopaikka=nippu.tyopaikka,
+                        kausi_alku=kausi.alku,
+                        kausi_loppu=kausi.loppu,
+                        vastaamisajan_alkupvm=window.alku,
+                        vastaamisajan_loppupvm=window.loppu,
+                        run_id=cause.message_id,
                     )
                 )
-            existing = await niputus_store.unlinked_tpk_niput(session, kausi.alku)
-            window = kausi.answer_window
-            new: list[niputus_store.TpkNippuRow] = []
-            events: list[TpkNippuReady] = []
-            pairs: list[tuple[int, uuid.UUID]] = []
-            for nippu in niputa_tpk(candidates, kausi):
-                key = nippu.key
-                found = (key.koulutustoimija, key.y_tunnus, key.tyopaikka_normalisoitu)
-                nippu_id = existing.get(found)
-                if nippu_id is None:
-                    nippu_id = uuid.uuid4()
-                    new.append(
-                        niputus_store.TpkNippuRow(
-                            id=nippu_id,
-                            koulutustoimija_oid=key.koulutustoimija,
-                            tyopaikan_ytunnus=key.y_tunnus,
-                            tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
-                            tyopaikka=nippu.tyopaikka,
-                            kausi_alku=kausi.alku,
-                            kausi_loppu=kausi.loppu,
-                            vastaamisajan_alkupvm=window.alku,
-                            vastaamisajan_loppupvm=window.loppu,
-                            run_id=cause.message_id,
-                        )
+                events.append(
+                    TpkNippuReady(
+                        tpk_nippu_id=nippu_id,
+                        koulutustoimija_oid=key.koulutustoimija,
+                        tyonantaja=key.y_tunnus,
+                        tyopaikka=nippu.tyopaikka,
+                        tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
+                        tiedonkeruu_alkupvm=kausi.alku,
+                        tiedonkeruu_loppupvm=kausi.loppu,
+                        vastaamisajan_alkupvm=window.alku,
+                        vastaamisajan_loppupvm=window.loppu,
                     )
-                    events.append(
-                        TpkNippuReady(
-                            tpk_nippu_id=nippu_id,
-                            koulutustoimija_oid=key.koulutustoimija,
-                            tyonantaja=key.y_tunnus,
-                            tyopaikka=nippu.tyopaikka,
-                            tyopaikka_normalisoitu=key.tyopaikka_normalisoitu,
-                            tiedonkeruu_alkupvm=kausi.alku,
-                            tiedonkeruu_loppupvm=kausi.loppu,
-                            vastaamisajan_alkupvm=window.alku,
-                            vastaamisajan_loppupvm=window.loppu,
-                        )
-                    )
-                else:
-                    counts["jaksot_to_existing"] += len(nippu.jaksot)
-                pairs.extend((by_jakso[jakso_id].id, nippu_id) for jakso_id in nippu.jaksot)
-            await niputus_store.insert_tpk_niput(session, new)
-            await niputus_store.set_tpk_nippu(session, pairs)
-            await add_events(session, self.outbox, events)
-        counts["tpk_niput"] = len(new)
-        counts["jaksot"] = len(pairs)
-        return {name: counts[name] for name in TPK_COUNTS}
+                )
+            else:
+                counts["jaksot_to_existing"] += len(nippu.jaksot)
+            pairs.extend((by_jakso[jakso_id].id, nippu_id) for jakso_id in nippu.jaksot)
+        await niputus_store.insert_tpk_niput(session, new)
+        await niputus_store.set_tpk_nippu(session, pairs)
+        await add_events(session, self.outbox, events)
+        counts["tpk_niput"] += len(new)
+        counts["jaksot"] += len(pairs)
+        return counts
 
 
 #: The status of a bundle formed and not yet sent, in Arvo's vocabulary (arvo-api.md).
@@ -721,18 +735,22 @@ def _kestot(rows: Sequence[niputus_store.KestoJakso]) -> dict[int, int]:
     by_oppija: defaultdict[str, list[niputus_store.KestoJakso]] = defaultdict(list)
     for row in rows:
         by_oppija[row.oppija_oid].append(row)
+    studies: dict[str, Opiskeluoikeus | None] = {}
     result: dict[int, int] = {}
     for group in by_oppija.values():
-        inputs = [_kesto_jakso(row) for row in group]
+        inputs = [_kesto_jakso(row, studies) for row in group]
         row_ids = {oj.jakso.id: row.id for oj, row in zip(inputs, group, strict=True)}
         for jakso_id, value in kesto(inputs).items():
             result[row_ids[jakso_id]] = value
     return result
 
 
-def _kesto_jakso(row: niputus_store.KestoJakso) -> OppijanJakso:
+def _kesto_jakso(
+    row: niputus_store.KestoJakso, studies: dict[str, Opiskeluoikeus | None]
+) -> OppijanJakso:
     """An oppija's jakso as K1/K2 read it: identity (J2), dates, osa-aikaisuus,
-    interruptions and the study right's states; other fields are not read by kesto."""
+    interruptions and its study right's states (`studies`: made once per study right);
+    other fields are not read by kesto."""
     d = dt.date.fromisoformat
     jakso = Jakso(
         hoks_id=row.hoks_id,
@@ -751,19 +769,22 @@ def _kesto_jakso(row: niputus_store.KestoJakso) -> OppijanJakso:
             for k in row.keskeytymisajanjaksot
         ),
     )
-    if row.opiskeluoikeusjaksot is None:
-        return OppijanJakso(jakso, None)
-    opiskeluoikeus = Opiskeluoikeus(
-        oid="",
-        koulutustoimija_oid=None,
-        oppilaitos_oid=None,
-        tyyppi=None,
-        opiskeluoikeusjaksot=tuple(
-            Opiskeluoikeusjakso(d(t["alku"]), t.get("tila"), t.get("opintojen_rahoitus"))
-            for t in row.opiskeluoikeusjaksot
-        ),
-    )
-    return OppijanJakso(jakso, opiskeluoikeus)
+    if row.opiskeluoikeus_oid not in studies:
+        studies[row.opiskeluoikeus_oid] = (
+            None
+            if row.opiskeluoikeusjaksot is None
+            else Opiskeluoikeus(
+                oid=row.opiskeluoikeus_oid,
+                koulutustoimija_oid=None,
+                oppilaitos_oid=None,
+                tyyppi=None,
+                opiskeluoikeusjaksot=tuple(
+                    Opiskeluoikeusjakso(d(t["alku"]), t.get("tila"), t.get("opintojen_rahoitus"))
+                    for t in row.opiskeluoikeusjaksot
+                ),
+            )
+        )
+    return OppijanJakso(jakso, studies[row.opiskeluoikeus_oid])
 
 
 def _ignored(cause: Cause, stored_version: int) -> bool:
@@ -920,6 +941,15 @@ _REPORTED_TO_ARVO = frozenset(
         flow.NippuTila.BOUNCED,
         flow.NippuTila.EI_KELVOLLISIA_YHTEYSTIETOJA,
         flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_MUISTUTUSTA,
+    }
+)
+#: A bundle in these states has had no message go out (W2 closes it unsent).
+_UNSENT_TILAT = frozenset(
+    {
+        flow.NippuTila.ODOTTAA_LAHETYSTA.value,
+        flow.NippuTila.NIPUTETTU.value,
+        flow.NippuTila.LAHETYS_EPAONNISTUNUT.value,
+        flow.NippuTila.BOUNCED.value,
     }
 )
 _LATER_RULES = {
@@ -1130,11 +1160,7 @@ class Flow:
         members = await flow_store.jaksot_of_nippu(session, nippu.id)
         await self._jaksot_follow(
             session,
-            [
-                j
-                for j in members
-                if flow.jakso_follows_bundle(j.tila, j.syy) or j.tila == "lahetetty"
-            ],
+            [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
             new,
             cause,
         )
@@ -1163,23 +1189,61 @@ class Flow:
         await add_transitions(
             session,
             [
-                TransitionRecord(
-                    jakso_id=j.id,
-                    at=at,
-                    from_tila=j.tila,
-                    from_syy=j.syy,
-                    to_tila=later.tila.value,
-                    to_syy=j.syy if later.syy is None else later.syy.value,
+                _flow_transition(
+                    j.id,
+                    (j.tila, j.syy),
+                    (later.tila.value, j.syy if later.syy is None else later.syy.value),
                     rule=rule,
-                    changed=("nippu.tila",),
+                    changed="nippu.tila",
                     cause=cause.event_type,
                     message_id=cause.message_id,
-                    applied=True,
-                    loppu_muutos=None,
+                    at=at,
                 )
                 for j in moving
             ],
         )
+
+    # --- Windows that closed before any message went out ----------------------------------
+
+    async def close_unsent(self, date: dt.date, *, job: str, batch: int = 500) -> dict[str, int]:
+        """The daily job: a bundle whose last answer day passed before `date` without any
+        message going out (every message failed or bounced, or none was ever reported)
+        ends `vastausaika_loppunut_ennen_lahetysta`; its jaksot `vastausaika_loppunut`
+        (rules.md: "closed unanswered or never sent"); Arvo is told when it has the link.
+        A bundle without usable contacts keeps its state (its jaksot say why: C3)."""
+        cause = FlowCause(f"{job} {date}", uuid.uuid5(uuid.NAMESPACE_URL, f"{job}/{date}"))
+        closed = told = 0
+        while True:
+            async with self.db.transaction() as session:
+                found = await flow_store.lock_unsent_closed(
+                    session, tilat=_UNSENT_TILAT, before=date, limit=batch
+                )
+                for nippu in found:
+                    tila = flow.NippuTila.VASTAUSAIKA_LOPPUNUT_ENNEN_LAHETYSTA
+                    await flow_store.update_nippu(session, nippu.id, tila=tila.value)
+                    members = await flow_store.jaksot_of_nippu(session, nippu.id)
+                    await self._jaksot_follow(
+                        session,
+                        [j for j in members if flow.jakso_follows_bundle(j.tila, j.syy)],
+                        tila,
+                        cause,
+                    )
+                    if nippu.linkki is not None:
+                        told += 1
+                        await add_event(
+                            session,
+                            outbox,
+                            ArvoStatusUpdate.TYPE,
+                            ArvoStatusUpdate(
+                                nippu_id=nippu.id,
+                                tunniste=nippu.tunniste,
+                                tila=tila.value,
+                                voimassa_loppupvm=nippu.voimassa_loppupvm,
+                            ),
+                        )
+            closed += len(found)
+            if len(found) < batch:
+                return {"niput_suljettu": closed, "arvolle_kerrottu": told}
 
     # --- Resend (S4) -------------------------------------------------------------------------
 
@@ -1268,22 +1332,19 @@ class Flow:
             await flow_store.set_jakso_states(
                 session, [row_id], tila=evaluated.tila, syy=evaluated.syy, rule=evaluated.rule
             )
+            old_syy = None if before.state.syy is None else before.state.syy.value
             await add_transitions(
                 session,
                 [
-                    TransitionRecord(
-                        jakso_id=row_id,
-                        at=at,
-                        from_tila=before.state.tila.value,
-                        from_syy=None if before.state.syy is None else before.state.syy.value,
-                        to_tila=evaluated.tila.value,
-                        to_syy=evaluated.syy.value,
+                    _flow_transition(
+                        row_id,
+                        (before.state.tila.value, old_syy),
+                        (evaluated.tila.value, evaluated.syy.value),
                         rule=evaluated.rule,
-                        changed=("peruttu",),
+                        changed="peruttu",
                         cause=str(cause),
                         message_id=cause.message_id,
-                        applied=True,
-                        loppu_muutos=None,
+                        at=at,
                     )
                 ],
             )
@@ -1304,6 +1365,7 @@ class Flow:
     ) -> None:
         if not kaudet or not await flow_store.has_bundled_jaksot(session, oppija_oid):
             return
+        await flow_store.lock_oppija(session, oppija_oid)
         rows = await flow_store.oppijan_jaksot(session, oppija_oid)
         bundled = [
             r
@@ -1510,6 +1572,34 @@ _LINKED_WITHOUT_LINK = frozenset(
         flow.NippuTila.PERUTTU.value,
     }
 )
+
+
+def _flow_transition(
+    jakso_id: int,
+    old: tuple[str, str | None],
+    new: tuple[str, str],
+    *,
+    rule: str,
+    changed: str,
+    cause: str,
+    message_id: uuid.UUID,
+    at: dt.datetime,
+) -> TransitionRecord:
+    """E18: a state the flow gave a jakso (its bundle's fate, or its cancellation)."""
+    return TransitionRecord(
+        jakso_id=jakso_id,
+        at=at,
+        from_tila=old[0],
+        from_syy=old[1],
+        to_tila=new[0],
+        to_syy=new[1],
+        rule=rule,
+        changed=(changed,),
+        cause=cause,
+        message_id=message_id,
+        applied=True,
+        loppu_muutos=None,
+    )
 
 
 def _validity(payload: NippuLinked) -> dict[str, object]:

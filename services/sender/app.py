@@ -30,6 +30,7 @@ def create_service(settings: SenderSettings | None = None) -> Service:
             ports=Ports.from_settings(settings),
         )
     )
+    sender.on_staged(service.relay.wake)
     service.routers.append(messages_router)
     service.add_event_consumer(SENDER_EVENTS, request_handlers(sender))
     service.add_jobs(

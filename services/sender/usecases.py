@@ -9,6 +9,7 @@ transaction that makes it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter
 from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,9 +77,22 @@ from shared.clock import Clock
 from shared.db import Database
 from shared.domain.contacts import Channel
 from shared.events import SendRequested, SendStatus
-from shared.messaging.outbox import add_event
+from shared.messaging.outbox import add_event, build_envelope
 
 log = logging.getLogger(__name__)
+
+#: Waits between tries to record an attempt's answer while the database does not take it
+#: (about 8 s in all, well inside any lease).
+FINISH_RETRY_WAITS = (0.1, 0.3, 0.6, 1.0, 2.0, 4.0)
+
+#: Attempts by channel and the status they left the message in (`recorded`: a retry).
+DELIVERIES = Counter(
+    "sender_deliveries_total", "Delivery attempts by their outcome", ["kanava", "status"]
+)
+#: Messages found in the unknown-outcome window after their lease (a crash or a hang).
+UNKNOWN_OUTCOMES = Counter(
+    "sender_unknown_outcomes_total", "Messages left sending past their lease", ["kanava"]
+)
 
 #: Kinds of message as stored and reported: the first send, a resend (S4), the reminder (S3).
 INITIAL, RESEND, REMINDER = "initial", "resend", "reminder"
@@ -91,6 +106,10 @@ STOP_ASKING_AFTER = dt.timedelta(days=30)
 
 class NotFound(Exception):
     """Unknown, or another koulutustoimija's (HTTP 404 either way)."""
+
+
+class RequestInvalid(Exception):
+    """A send request that can never be sent as it is (no provider name to show, S5)."""
 
 
 class UnknownDeliveryReport(Exception):
@@ -147,6 +166,15 @@ class Sender:
             max_wait=settings.delivery_retry_max_wait_seconds,
         )
         self._on_recorded: list[Callable[[], None]] = []
+        self._on_staged: list[Callable[[], None]] = []
+
+    def on_staged(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after the worker committed events (the outbox relay's wake-up)."""
+        self._on_staged.append(callback)
+
+    def _staged(self) -> None:
+        for callback in self._on_staged:
+            callback()
 
     def on_recorded(self, callback: Callable[[], None]) -> None:
         """Call `callback` after a commit that recorded messages (the worker's wake-up)."""
@@ -158,6 +186,8 @@ class Sender:
         """S1/S4: record one message per channel the bundler gave an address for, in the
         consumer's transaction; a key recorded before (a redelivered or repeated request)
         is left as it is. The number of messages newly recorded."""
+        if not any(name.strip() for name in payload.oppilaitokset):
+            raise RequestInvalid("oppilaitokset: a message must name the provider (S5)")
         nippu = await ensure_nippu(
             session,
             NippuRecord(
@@ -260,22 +290,33 @@ class Sender:
         self, session: AsyncSession, ref: MessageRef, status: Status, detail: str | None
     ) -> None:
         """Stage `send.status` for a message's new status, in the caller's transaction."""
+        status_event = self._status_event(
+            ref.nippu_id, ref.message_key, ref.kind, ref.kanava, status, detail
+        )
+        if status_event is not None:
+            await add_event(session, self.outbox, SendStatus.TYPE, status_event)
+
+    def _status_event(
+        self,
+        nippu_id: uuid.UUID,
+        key: str,
+        kind: str,
+        kanava: str,
+        status: Status,
+        detail: str | None,
+    ) -> SendStatus | None:
+        """`send.status` of a message's new status; None for a status not reported."""
         tila = REPORTED.get(status)
         if tila is None:
-            return
-        await add_event(
-            session,
-            self.outbox,
-            SendStatus.TYPE,
-            SendStatus(
-                nippu_id=ref.nippu_id,
-                message_key=ref.message_key,
-                kind=ref.kind,
-                kanava=ref.kanava,
-                tila=tila,
-                reason=None if status in (Status.RECORDED, Status.SENT) else detail,
-                at=self.clock.now(),
-            ),
+            return None
+        return SendStatus(
+            nippu_id=nippu_id,
+            message_key=key,
+            kind=kind,
+            kanava=kanava,
+            tila=tila,
+            reason=None if status in (Status.RECORDED, Status.SENT) else detail,
+            at=self.clock.now(),
         )
 
     # --- Delivery (the worker) ------------------------------------------------------
@@ -290,7 +331,10 @@ class Sender:
                     await set_first_sent(session, ref.nippu_id, self.clock.today())
                 await self._report(session, ref, Status.UNKNOWN, UNKNOWN_OUTCOME)
         for ref in refs:
+            UNKNOWN_OUTCOMES.labels(ref.kanava).inc()
             log.warning("unknown outcome", extra={"message_key": ref.message_key})
+        if refs:
+            self._staged()
         return len(refs)
 
     async def claim(self, limit: int) -> list[Claimed]:
@@ -312,32 +356,69 @@ class Sender:
         the claim was lost meanwhile (another worker has the message)."""
 
         async def handover() -> bool:
-            async with self.db.transaction() as session:
-                return await mark_sending(session, claimed.id, claimed.claim_id)
+            try:
+                async with self.db.driver_connection() as conn:
+                    return await mark_sending(conn, claimed.id, claimed.claim_id)
+            except Exception as exc:
+                # Not recorded (or not known to be): do not hand over. The answer below
+                # puts the message back to recorded, due again after a wait.
+                log.warning(
+                    "handover not recorded; not handed over",
+                    extra={"message_key": claimed.message_key, "error": type(exc).__name__},
+                )
+                return False
 
         result = await self._attempt(claimed, handover)
-        now = dt.datetime.now(dt.UTC)
         verdict = after_attempt(
             result,
             backoff=self.backoff,
             attempts=claimed.attempts,
             first_attempt_at=claimed.first_attempt_at,
-            now=now,
+            now=dt.datetime.now(dt.UTC),
             jitter=random.random(),
         )
-        async with self.db.transaction() as session:
-            ref = await finish_attempt(
-                session, claimed.id, claimed.claim_id, verdict, server_id=result.server_id
+        status_event = None
+        if verdict.status is not Status.RECORDED:
+            status_event = self._status_event(
+                claimed.nippu_id,
+                claimed.message_key,
+                claimed.kind,
+                claimed.kanava,
+                verdict.status,
+                verdict.detail,
             )
-            if ref is None:
+        went_out = verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND)
+        event = None if status_event is None else build_envelope(SendStatus.TYPE, status_event)
+        for wait in (*FINISH_RETRY_WAITS, None):
+            try:
+                async with self.db.driver_connection() as conn:
+                    changed = await finish_attempt(
+                        conn,
+                        claimed.id,
+                        claimed.claim_id,
+                        verdict,
+                        server_id=result.server_id,
+                        first_sent_on=self.clock.today() if went_out else None,
+                        event=event,
+                    )
+                break
+            except Exception as exc:
+                # A database blip: the answer is worth keeping (a sent message left
+                # `sending` would end unknown). The statement is fenced, so running it
+                # again after a commit whose reply was lost changes nothing.
+                if wait is None:
+                    raise
                 log.warning(
-                    "claim lost; result dropped", extra={"message_key": claimed.message_key}
+                    "answer not recorded; retrying",
+                    extra={"message_key": claimed.message_key, "error": type(exc).__name__},
                 )
-                return None
-            if verdict.status in WENT_OUT and claimed.kind in (INITIAL, RESEND):
-                await set_first_sent(session, claimed.nippu_id, self.clock.today())
-            if verdict.status is not Status.RECORDED:
-                await self._report(session, ref, verdict.status, verdict.detail)
+                await asyncio.sleep(wait)
+        DELIVERIES.labels(claimed.kanava, "lost" if not changed else verdict.status).inc()
+        if not changed:
+            log.warning("claim lost; result dropped", extra={"message_key": claimed.message_key})
+            return None
+        if status_event is not None:
+            self._staged()
         return verdict.status
 
     async def _attempt(self, claimed: Claimed, handover: Handover) -> DeliveryResult:

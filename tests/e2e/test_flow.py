@@ -6,8 +6,7 @@ APIs answer, for the cases of `flow_scenario`.
 
 One set of processes and one walk through the dates for the whole module (the walk is the
 expensive part); each test then reads the outcome of its own case, told apart by its
-koulutustoimija, instructors and addresses. Tests of parts not on main yet are marked
-`xfail(strict=True)` naming the part: the lead removes the mark when it lands.
+koulutustoimija, instructors and addresses.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from demo.driver import Driver, job_due
+from demo.driver import Driver, RetryingTransport, job_due
 from demo.generate import Dataset, generate
 from services.ingest.domain.hoks import parse_hoks
 from tests.e2e import flow_scenario as sc
@@ -34,11 +33,6 @@ from tests.support.system import System, running_system
 pytestmark = pytest.mark.e2e
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
-NIPUTUS = "bundler niputus (tep-niputus runs), arvo_adapter consumers, bundler flow, sender"
-
-
-def waits_for(part: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"waits for {part}")
 
 
 @dataclass
@@ -213,7 +207,7 @@ async def system() -> AsyncIterator[System]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def outcome(system: System) -> Outcome:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         return await asyncio.wait_for(walk(client, system, sc.build()), timeout=420)
 
 
@@ -255,7 +249,6 @@ async def test_an_end_date_moved_into_the_past_without_time_left_is_not_surveyed
 # --- the flow through niputus, Arvo and the sender ------------------------------------------
 
 
-@waits_for(NIPUTUS)
 async def test_two_students_of_one_instructor_in_one_half_month_one_bundle_one_email(
     outcome: Outcome,
 ) -> None:
@@ -267,7 +260,6 @@ async def test_two_students_of_one_instructor_in_one_half_month_one_bundle_one_e
     assert bundle["nippulinkki"] + "?t=e" in mail["text"]
 
 
-@waits_for(NIPUTUS)
 async def test_the_same_instructor_in_two_half_months_two_bundles(outcome: Outcome) -> None:
     bundles = outcome.bundles(sc.TWO_HALF_MONTHS)
     assert sorted(b["niputuspvm"] for b in bundles) == ["2026-03-16", "2026-04-01"]
@@ -275,7 +267,6 @@ async def test_the_same_instructor_in_two_half_months_two_bundles(outcome: Outco
     assert len(outcome.mails_to(address)) == 2
 
 
-@waits_for(NIPUTUS)
 async def test_two_workplaces_of_one_tutkinnon_osa_two_instructors_two_surveys(
     outcome: Outcome,
 ) -> None:
@@ -285,7 +276,6 @@ async def test_two_workplaces_of_one_tutkinnon_osa_two_instructors_two_surveys(
         assert len(outcome.mails_to(jakso.ohjaaja.sahkoposti)) == 1
 
 
-@waits_for(NIPUTUS)
 async def test_an_interruption_recorded_either_way_gives_one_survey(outcome: Outcome) -> None:
     two_jaksot = outcome.bundle_of(sc.J4_BOTH_WAYS, "1572860-0")
     assert len(two_jaksot["tunnukset"]) == 2, "each jakso keeps its own code (J4)"
@@ -296,7 +286,6 @@ async def test_an_interruption_recorded_either_way_gives_one_survey(outcome: Out
         assert len(outcome.mails_to(student.jaksot[0].ohjaaja.sahkoposti)) == 1
 
 
-@waits_for(NIPUTUS)
 async def test_a_terminated_contract_surveys_the_ended_jakso_only(outcome: Outcome) -> None:
     student = outcome.scenario.student(sc.TERMINATED, 1)
     assert outcome.jakso(student, "e2e-6-2")["syy"] == "sopimus_purettu"
@@ -305,7 +294,6 @@ async def test_a_terminated_contract_surveys_the_ended_jakso_only(outcome: Outco
     assert len(outcome.mails_to(student.jaksot[0].ohjaaja.sahkoposti)) == 1
 
 
-@waits_for(NIPUTUS)
 @pytest.mark.parametrize(
     ("number", "loppu", "niputuspvm", "sent_on"),
     [
@@ -330,7 +318,6 @@ async def test_an_end_date_moved_is_surveyed_by_its_new_date(
     assert len(outcome.mails_to(student.jaksot[0].ohjaaja.sahkoposti)) == 1
 
 
-@waits_for(NIPUTUS)
 async def test_an_instructor_with_only_a_phone_number_gets_an_sms_only(outcome: Outcome) -> None:
     (bundle,) = outcome.bundles(sc.PHONE_ONLY)
     (sms,) = outcome.sms_to("+358407654321")
@@ -338,7 +325,6 @@ async def test_an_instructor_with_only_a_phone_number_gets_an_sms_only(outcome: 
     assert not any("case8" in address for m in outcome.mails for address in m["to"])
 
 
-@waits_for(NIPUTUS)
 async def test_one_reminder_and_none_when_answered(outcome: Outcome) -> None:
     answered = outcome.scenario.student(sc.REMINDERS, 1).jaksot[0].ohjaaja.sahkoposti
     silent = outcome.scenario.student(sc.REMINDERS, 2).jaksot[0].ohjaaja.sahkoposti
@@ -348,7 +334,6 @@ async def test_one_reminder_and_none_when_answered(outcome: Outcome) -> None:
     assert len(outcome.mails_to(silent, reminders=True)) == 1, "one reminder, never a second"
 
 
-@waits_for("bundler flow (GET /api/v1/niput, POST .../resend), sender")
 async def test_a_resend_goes_to_the_corrected_address_with_the_same_link(
     outcome: Outcome,
 ) -> None:
@@ -360,7 +345,6 @@ async def test_a_resend_goes_to_the_corrected_address_with_the_same_link(
     assert bundle["nippulinkki"] in first["text"] and bundle["nippulinkki"] in again["text"]
 
 
-@waits_for("bundler TPK niputus (tpk-niputus runs), arvo_adapter tpk_nippu.ready")
 async def test_tpk_on_1_7_by_normalised_workplace_without_the_entrepreneur(
     outcome: Outcome,
 ) -> None:
@@ -373,9 +357,8 @@ async def test_tpk_on_1_7_by_normalised_workplace_without_the_entrepreneur(
     assert {t["data"]["tiedonkeruu_alkupvm"] for t in links} == {"2026-01-01"}
 
 
-@waits_for("bundler reports and personal-data-cleanup")
 async def test_reports_after_the_personal_data_cleanup(system: System, outcome: Outcome) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         answer = await client.get(
             f"{system.endpoints.bundler}/api/v1/reports/jaksot",
             params={
@@ -401,7 +384,7 @@ async def test_the_demo_walks_its_data_set_and_shows_every_jakso(system: System)
     dataset = Dataset(
         dataset.seed, dataset.start, 16, dataset.providers, dataset.students, dataset.upserts
     )
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
         driver = Driver(dataset, system.endpoints, client=client, settle_seconds=0.5)
         snapshots = await asyncio.wait_for(driver.run(), timeout=180)
     assert [s.day for s in snapshots] == [dt.date(2024, 1, 1), dt.date(2024, 1, 16), dataset.end]

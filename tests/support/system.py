@@ -85,6 +85,10 @@ async def running_system(**extra_env: str) -> AsyncIterator[System]:
             SMS_GATEWAY_URL=f"{fake}:{ports['FAKE_SMS_PORT']}",
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(ports["FAKE_SMTP_PORT"]),
+            # PostgreSQL's connections are shared with every other test session on the
+            # machine (max_connections 100): small pools, bounded prefetch.
+            DB_POOL_SIZE="6",
+            CONSUMER_PREFETCH="8",
             ARVO_BACKOFF_INITIAL_SECONDS="0.05",
             ARVO_BACKOFF_MAX_SECONDS="0.5",
             **extra_env,

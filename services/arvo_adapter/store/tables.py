@@ -86,6 +86,10 @@ niput = Table(
     *_work_columns(),
 )
 Index("ix_niput_due", niput.c.next_attempt_at, postgresql_where=text("state = 'pending'"))
+# The housekeeping pass looks for these every few seconds: partial indexes keep it cheap.
+NOT_DEAD_LETTERED = "state = 'rejected' AND dead_lettered_at IS NULL"
+CALLS_IN_DOUBT = "state IN ('intended', 'unknown')"
+Index("ix_niput_rejected", niput.c.nippu_id, postgresql_where=text(NOT_DEAD_LETTERED))
 
 jakso_tunnukset = Table(
     "jakso_tunnukset",
@@ -126,6 +130,7 @@ tpk_niput = Table(
     *_work_columns(),
 )
 Index("ix_tpk_niput_due", tpk_niput.c.next_attempt_at, postgresql_where=text("state = 'pending'"))
+Index("ix_tpk_niput_rejected", tpk_niput.c.tpk_nippu_id, postgresql_where=text(NOT_DEAD_LETTERED))
 
 changes = Table(
     "changes",
@@ -140,6 +145,7 @@ changes = Table(
 )
 Index("ix_changes_due", changes.c.next_attempt_at, postgresql_where=text("state = 'pending'"))
 Index("ix_changes_nippu", changes.c.nippu_id, changes.c.id)
+Index("ix_changes_rejected", changes.c.id, postgresql_where=text(NOT_DEAD_LETTERED))
 
 calls = Table(
     "calls",
@@ -158,3 +164,8 @@ calls = Table(
 )
 Index("ix_calls_subject", calls.c.subject, calls.c.endpoint)
 Index("ix_calls_request_id", calls.c.request_id)
+Index(
+    "ix_calls_in_doubt",
+    calls.c.endpoint,
+    postgresql_where=text(CALLS_IN_DOUBT),
+)

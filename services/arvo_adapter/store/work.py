@@ -21,7 +21,15 @@ from sqlalchemy import Row, Table, delete, func, insert, select, text, union, up
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.arvo_adapter.store.tables import calls, changes, jakso_tunnukset, niput, tpk_niput
+from services.arvo_adapter.store.tables import (
+    CALLS_IN_DOUBT,
+    NOT_DEAD_LETTERED,
+    calls,
+    changes,
+    jakso_tunnukset,
+    niput,
+    tpk_niput,
+)
 from shared.db import Database
 
 # The first key of the two-int advisory locks: the adapter's own space.
@@ -269,7 +277,14 @@ class BundleWork:
 
 
 async def load_bundle(session: AsyncSession, nippu_id: uuid.UUID, link_endpoint: str) -> BundleWork:
-    nippu = await get_nippu(session, nippu_id)
+    """`nippu.due`: its own backoff has run out (a due change alone does not hurry it)."""
+    nippu = (
+        await session.execute(
+            select(niput, (niput.c.next_attempt_at <= func.now()).label("due")).where(
+                niput.c.nippu_id == nippu_id
+            )
+        )
+    ).first()
     jaksot = [
         JaksoRecord(
             jakso_id=r.jakso_id,
@@ -320,6 +335,18 @@ async def set_tila(session: AsyncSession, nippu_id: uuid.UUID, tila: str) -> Non
     await session.execute(
         update(niput).where(niput.c.nippu_id == nippu_id).values(tila=tila, updated_at=func.now())
     )
+
+
+async def applied_status_bodies(session: AsyncSession, nippu_id: uuid.UUID) -> list[bytes]:
+    """The messages of the bundle's status updates already applied in Arvo."""
+    rows = await session.execute(
+        select(changes.c.message_body).where(
+            changes.c.nippu_id == nippu_id,
+            changes.c.kind == "patch_nippu",
+            changes.c.state == "done",
+        )
+    )
+    return [bytes(body) for (body,) in rows]
 
 
 async def pending_changes(session: AsyncSession, nippu_id: uuid.UUID) -> list[Rowish]:
@@ -397,9 +424,9 @@ async def rejected_not_dead_lettered(
     found: list[tuple[Table, Rowish]] = []
     for table in (niput, tpk_niput, changes):
         rows = await session.execute(
-            select(table)
-            .where(table.c.state == "rejected", table.c.dead_lettered_at.is_(None))
-            .limit(limit)
+            # Literal SQL: the partial indexes' predicate (tables.py), which a bound
+            # parameter would not match in a generic plan.
+            select(table).where(text(NOT_DEAD_LETTERED)).limit(limit)
         )
         found += [(table, row) for row in rows]
     return found
@@ -477,7 +504,7 @@ async def calls_left_in_doubt(session: AsyncSession, *, limit: int) -> list[Rowi
     """Creating calls whose effect is unknown, newest first: for links the next attempt
     reconciles them; for codes and TPK links they are possible orphans in Arvo."""
     rows = await session.execute(
-        select(calls).where(calls.c.state.in_(IN_DOUBT)).order_by(calls.c.id.desc()).limit(limit)
+        select(calls).where(text(CALLS_IN_DOUBT)).order_by(calls.c.id.desc()).limit(limit)
     )
     return list(rows)
 
@@ -485,7 +512,7 @@ async def calls_left_in_doubt(session: AsyncSession, *, limit: int) -> list[Rowi
 async def count_in_doubt(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(calls.c.endpoint, func.count())
-        .where(calls.c.state.in_(IN_DOUBT))
+        .where(text(CALLS_IN_DOUBT))
         .group_by(calls.c.endpoint)
     )
     return {endpoint: int(count) for endpoint, count in rows}

@@ -103,48 +103,57 @@ def active_intervals(oj: OppijanJakso, until: date) -> tuple[Interval, ...]:
     return tuple(result)
 
 
-def interval_day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fraction]:
-    """K1, the same result as `day_shares` in time that grows with the number of jaksot
-    and interruptions, not of days: a sweep over the ranges' boundaries keeps the set of
-    active jaksot, constant between two boundaries, so each active one gets (days in
-    the segment) / (active). Days are counted per number of active jaksot as integers;
-    fractions are made once per jakso at the end.
+def days_by_active_count(jaksot: Sequence[OppijanJakso]) -> list[Counter[int]]:
+    """K1 as integers: for each jakso (by position), how many of its active days it
+    shared with how many active jaksot in all ({1: 20, 2: 10}: 20 days alone, 10 days
+    with one other), so its share is the sum of days / count.
 
-    A niputus run computes kesto for every student of its bundles (`day_shares`, one
-    Fraction per day, is the reference the tests compare this with)."""
+    A sweep over the active ranges' boundaries (`active_intervals`) keeps the set of
+    active jaksot, constant between two boundaries: time grows with the number of
+    jaksot and interruptions, not of days. Jaksot without a `loppu` take part (they
+    take their part of the days) but get no days themselves."""
     ended = [oj.jakso.loppu for oj in jaksot if oj.jakso.loppu is not None]
     if not ended:
-        return {}
+        return [Counter() for _ in jaksot]
     until = max(ended)
     ranges = [active_intervals(oj, until) for oj in jaksot]
+    result: list[Counter[int]] = [Counter() for _ in jaksot]
     if len(jaksot) == 1:
-        (rs,) = ranges
-        return {jaksot[0].jakso.id: Fraction(sum((last - first).days + 1 for first, last in rs))}
-    # (day, +1 starts / -1 ends the day before, index); ends sort before starts.
-    events = sorted(
-        (day, delta, index)
-        for index, rs in enumerate(ranges)
-        for first, last in rs
-        for day, delta in ((first.toordinal(), 1), (last.toordinal() + 1, -1))
-    )
-    days_by_count: list[Counter[int]] = [Counter() for _ in jaksot]
-    active: set[int] = set()
-    previous = None
-    for day, delta, index in events:
-        if previous is not None and day > previous and active:
-            length, count = day - previous, len(active)
-            for i in active:
-                days_by_count[i][count] += length
-        previous = day
-        if delta > 0:
-            active.add(index)
-        else:
-            active.discard(index)
-    return {
-        oj.jakso.id: sum(
-            (Fraction(days, count) for count, days in days_by_count[i].items()), Fraction(0)
+        result[0][1] = sum((last - first).days + 1 for first, last in ranges[0])
+    else:
+        # (day, +1 starts / -1 ends the day before, index)
+        events = sorted(
+            (day, delta, index)
+            for index, rs in enumerate(ranges)
+            for first, last in rs
+            for day, delta in ((first.toordinal(), 1), (last.toordinal() + 1, -1))
         )
-        for i, oj in enumerate(jaksot)
+        active: set[int] = set()
+        previous = None
+        for day, delta, index in events:
+            if previous is not None and day > previous and active:
+                length, count = day - previous, len(active)
+                for i in active:
+                    result[i][count] += length
+            previous = day
+            if delta > 0:
+                active.add(index)
+            else:
+                active.discard(index)
+    for i, oj in enumerate(jaksot):
+        if oj.jakso.loppu is None:
+            result[i].clear()
+    return result
+
+
+def interval_day_shares(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, Fraction]:
+    """K1 from `days_by_active_count`: the same result as `day_shares` (the day-by-day
+    reference the tests compare it with), for jaksot with a `loppu`."""
+    if not any(oj.jakso.loppu is not None for oj in jaksot):
+        return {}
+    return {
+        oj.jakso.id: sum((Fraction(days, count) for count, days in counts.items()), Fraction(0))
+        for oj, counts in zip(jaksot, days_by_active_count(jaksot), strict=True)
         if oj.jakso.loppu is not None
     }
 
@@ -160,15 +169,21 @@ def kesto(jaksot: Sequence[OppijanJakso]) -> dict[JaksoId, int]:
 
     `jaksot` are all jaksot of one oppija, over all their HOKSes (K1).
     """
-    shares = interval_day_shares(jaksot)
     result: dict[JaksoId, int] = {}
-    for oj in jaksot:
-        jakso_id = oj.jakso.id
-        if jakso_id not in shares:
+    for oj, counts in zip(jaksot, days_by_active_count(jaksot), strict=True):
+        if oj.jakso.loppu is None:
             continue
         osa_aikaisuus = oj.jakso.osa_aikaisuus
         if oj.opiskeluoikeus is None or not is_valid_osa_aikaisuus(osa_aikaisuus):
-            result[jakso_id] = 0
+            result[oj.jakso.id] = 0
         else:
-            result[jakso_id] = round_half_up(shares[jakso_id] * osa_aikaisuus / 100)
+            result[oj.jakso.id] = _round_share(counts, osa_aikaisuus)
     return result
+
+
+def _round_share(counts: Counter[int], osa_aikaisuus: int) -> int:
+    """K2 in integers: round_half_up(Σ days/count × osa/100) with the shares over their
+    least common denominator L: floor((2 × Σ days·L/count × osa + 100·L) / (200·L))."""
+    lcm = math.lcm(*counts) if counts else 1
+    numerator = sum(days * (lcm // count) for count, days in counts.items())
+    return (2 * numerator * osa_aikaisuus + 100 * lcm) // (200 * lcm)

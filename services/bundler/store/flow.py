@@ -27,6 +27,9 @@ from services.bundler.store.tables import (
 )
 from shared.events import JaksoPayload, OpiskeluoikeusChanged
 
+#: The sender's reports of a message that went out.
+SENT_REPORTS = ("sent", "delivered")
+
 # --- One bundle ------------------------------------------------------------------------
 
 
@@ -78,6 +81,31 @@ async def lock_nippu(session: AsyncSession, nippu_id: uuid.UUID) -> NippuRow | N
         )
     ).first()
     return None if row is None else _nippu(row)
+
+
+async def lock_unsent_closed(
+    session: AsyncSession, *, tilat: Iterable[str], before: dt.date, limit: int
+) -> list[NippuRow]:
+    """Bundles in one of `tilat` whose last answer day is before `before` and none of
+    whose messages was ever reported sent, locked; those another transaction holds are
+    skipped (they are being changed: the next run sees them)."""
+    went_out = (
+        select(lahetykset.c.id)
+        .where(lahetykset.c.nippu_id == niput.c.id, lahetykset.c.tila.in_(SENT_REPORTS))
+        .exists()
+    )
+    rows = await session.execute(
+        select(*_NIPPU_COLUMNS)
+        .where(
+            niput.c.tila.in_(list(tilat)),
+            niput.c.voimassa_loppupvm < before,
+            ~went_out,
+        )
+        .order_by(niput.c.voimassa_loppupvm, niput.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_nippu(r) for r in rows]
 
 
 async def lock_nippu_by_tunniste(session: AsyncSession, tunniste: str) -> NippuRow | None:
@@ -255,6 +283,13 @@ class OppijanJaksoRow:
     nippu_id: uuid.UUID | None
     kesto: int | None
     tila: str
+
+
+async def lock_oppija(session: AsyncSession, oppija_oid: str) -> None:
+    """Serialise K4's recomputations of one student (taken after the HOKS and study-right
+    locks): the later one reads what the earlier committed."""
+    key = func.hashtextextended(f"bundler.oppija:{oppija_oid}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def has_bundled_jaksot(session: AsyncSession, oppija_oid: str) -> bool:

@@ -292,6 +292,7 @@ class KestoJakso:
 
     id: int
     oppija_oid: str
+    opiskeluoikeus_oid: str
     hoks_id: int
     tunniste: str
     tunniste_puuttuu: bool
@@ -312,6 +313,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         select(
             jaksot.c.id,
             jaksot.c.oppija_oid,
+            jaksot.c.opiskeluoikeus_oid,
             jaksot.c.hoks_id,
             jaksot.c.tunniste,
             jaksot.c.tunniste_puuttuu,
@@ -337,6 +339,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
         KestoJakso(
             id=r.id,
             oppija_oid=r.oppija_oid,
+            opiskeluoikeus_oid=r.opiskeluoikeus_oid,
             hoks_id=r.hoks_id,
             tunniste=r.tunniste,
             tunniste_puuttuu=r.tunniste_puuttuu,
@@ -436,11 +439,43 @@ class TpkJakso:
     koulutustoimija_oid: str
 
 
-async def lock_tpk_jaksot(
+def _tpk_may_count(kausi_alku: dt.date, kausi_loppu: dt.date, tilat: Sequence[str]) -> Any:
+    """T1, T2 prefilter: ending in the kausi, in no TPK bundle, in a state that may count."""
+    return and_(
+        jaksot.c.loppu >= kausi_alku,
+        jaksot.c.loppu <= kausi_loppu,
+        jaksot.c.tpk_nippu_id.is_(None),
+        jaksot.c.poistettu.is_(False),
+        jaksot.c.tila.in_(list(tilat)),
+    )
+
+
+async def tpk_koulutustoimijat(
     session: AsyncSession, *, kausi_alku: dt.date, kausi_loppu: dt.date, tilat: Sequence[str]
+) -> list[str]:
+    """The koulutustoimijat with jaksot a TPK run of the kausi may bundle."""
+    rows = await session.execute(
+        select(jaksot.c.koulutustoimija_oid)
+        .where(
+            _tpk_may_count(kausi_alku, kausi_loppu, tilat),
+            jaksot.c.koulutustoimija_oid.is_not(None),
+        )
+        .distinct()
+        .order_by(jaksot.c.koulutustoimija_oid)
+    )
+    return [r.koulutustoimija_oid for r in rows]
+
+
+async def lock_tpk_jaksot(
+    session: AsyncSession,
+    koulutustoimija_oid: str,
+    *,
+    kausi_alku: dt.date,
+    kausi_loppu: dt.date,
+    tilat: Sequence[str],
 ) -> list[TpkJakso]:
-    """Jaksot ending in the kausi (T1) not yet in a TPK bundle, in one of the states that
-    may count (T2 decides), locked in id order."""
+    """A koulutustoimija's jaksot that may count for the kausi's TPK (T2 decides),
+    locked in id order."""
     rows = await session.execute(
         select(
             jaksot.c.id,
@@ -454,12 +489,8 @@ async def lock_tpk_jaksot(
             jaksot.c.koulutustoimija_oid,
         )
         .where(
-            jaksot.c.loppu >= kausi_alku,
-            jaksot.c.loppu <= kausi_loppu,
-            jaksot.c.tpk_nippu_id.is_(None),
-            jaksot.c.koulutustoimija_oid.is_not(None),
-            jaksot.c.poistettu.is_(False),
-            jaksot.c.tila.in_(list(tilat)),
+            _tpk_may_count(kausi_alku, kausi_loppu, tilat),
+            jaksot.c.koulutustoimija_oid == koulutustoimija_oid,
         )
         .order_by(jaksot.c.id)
         .with_for_update()
@@ -478,23 +509,26 @@ async def lock_tpk_jaksot(
 
 
 async def unlinked_tpk_niput(
-    session: AsyncSession, kausi_alku: dt.date
-) -> dict[tuple[str, str, str], uuid.UUID]:
-    """T4: the kausi's bundles without a link yet, by key (T3); late jaksot join them."""
+    session: AsyncSession, kausi_alku: dt.date, koulutustoimija_oid: str
+) -> dict[tuple[str, str], uuid.UUID]:
+    """T4: a koulutustoimija's bundles of the kausi without a link yet, by (y-tunnus,
+    normalised workplace name) (T3); late jaksot join them."""
     rows = await session.execute(
         select(
             tpk_niput.c.id,
-            tpk_niput.c.koulutustoimija_oid,
             tpk_niput.c.tyopaikan_ytunnus,
             tpk_niput.c.tyopaikka_normalisoitu,
         )
-        .where(tpk_niput.c.kausi_alku == kausi_alku, tpk_niput.c.kysely_linkki.is_(None))
+        .where(
+            tpk_niput.c.kausi_alku == kausi_alku,
+            tpk_niput.c.koulutustoimija_oid == koulutustoimija_oid,
+            tpk_niput.c.kysely_linkki.is_(None),
+        )
         .order_by(tpk_niput.c.created_at, tpk_niput.c.id)
     )
-    result: dict[tuple[str, str, str], uuid.UUID] = {}
+    result: dict[tuple[str, str], uuid.UUID] = {}
     for r in rows:
-        key = (r.koulutustoimija_oid, r.tyopaikan_ytunnus, r.tyopaikka_normalisoitu)
-        result.setdefault(key, r.id)
+        result.setdefault((r.tyopaikan_ytunnus, r.tyopaikka_normalisoitu), r.id)
     return result
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sender.usecases import Sender
+from services.sender.usecases import RequestInvalid, Sender
 from shared.events import SendRequested
 from shared.messaging.consumer import EventHandler, MessageRejected
 from shared.messaging.envelope import Envelope
@@ -21,6 +21,9 @@ def request_handlers(sender: Sender) -> dict[str, EventHandler]:
             # Field names only: the payload holds addresses.
             errors = exc.errors(include_url=False, include_input=False)
             raise MessageRejected(f"invalid {envelope.type} payload: {errors}") from exc
-        await sender.record_send_request(session, payload=payload)
+        try:
+            await sender.record_send_request(session, payload=payload)
+        except RequestInvalid as exc:
+            raise MessageRejected(f"invalid {envelope.type}: {exc}") from exc
 
     return {SendRequested.TYPE: on_send_requested}

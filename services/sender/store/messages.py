@@ -11,13 +11,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sender.domain.delivery import WENT_OUT, Status, Verdict
-from services.sender.store.tables import message_history, messages, niput
+from services.sender.store.tables import message_history, messages, niput, outbox
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import staging_params, staging_sql
 
 
 @dataclass(frozen=True)
@@ -349,64 +352,85 @@ async def release_claims(session: AsyncSession, claims: list[tuple[int, uuid.UUI
         )
 
 
-async def mark_sending(session: AsyncSession, message_id: int, claim_id: uuid.UUID) -> bool:
+# The delivery's two writes per attempt are single raw statements (one round trip each,
+# committed on their own, no SQLAlchemy execution layer): they bound the unknown-outcome
+# window and the worker's rate. Statuses are the domain's values.
+MARK_SENDING = f"""
+    UPDATE {messages.fullname}
+    SET status = '{Status.SENDING}', sending_since = now(), updated_at = now()
+    WHERE id = $1 AND claim_id = $2 AND status = '{Status.RECORDED}'
+    RETURNING id
+"""
+
+_FINISH = f"""
+    WITH changed AS (
+        UPDATE {messages.fullname} SET
+            status = $3::text,
+            detail = $4::text,
+            updated_at = now(),
+            next_attempt_at = coalesce($5::timestamptz, next_attempt_at),
+            claim_id = CASE WHEN $3::text = '{Status.RECORDED}' THEN NULL ELSE claim_id END,
+            claimed_until =
+                CASE WHEN $3::text = '{Status.RECORDED}' THEN NULL ELSE claimed_until END,
+            sending_since =
+                CASE WHEN $3::text = '{Status.RECORDED}' THEN NULL ELSE sending_since END,
+            sent_at = CASE WHEN $3::text = '{Status.SENT}' THEN now() ELSE sent_at END,
+            server_id = CASE WHEN $3::text = '{Status.SENT}' THEN $6::text ELSE server_id END
+        WHERE id = $1 AND claim_id = $2
+          AND status IN ('{Status.RECORDED}', '{Status.SENDING}', '{Status.UNKNOWN}')
+        RETURNING id, nippu_id
+    ), history AS (
+        INSERT INTO {message_history.fullname} (message_id, status, detail)
+        SELECT id, $3::text, $4::text FROM changed
+    ), first_sent AS (
+        UPDATE {niput.fullname} SET first_sent_on = $7::date, updated_at = now()
+        WHERE $7::date IS NOT NULL AND first_sent_on IS NULL
+          AND nippu_id IN (SELECT nippu_id FROM changed)
+    ){{staged}}
+    SELECT count(*) FROM changed
+"""
+FINISH_QUIET = _FINISH.format(staged="")
+FINISH_REPORTED = _FINISH.format(
+    staged=f", staged AS ({staging_sql(outbox, first_param=8, rows_from='changed')})"
+)
+
+
+async def mark_sending(conn: asyncpg.Connection, message_id: int, claim_id: uuid.UUID) -> bool:
     """Open the unknown-outcome window; False when the claim is no longer this worker's."""
-    row = (
-        await session.execute(
-            update(messages)
-            .where(
-                messages.c.id == message_id,
-                messages.c.claim_id == claim_id,
-                messages.c.status == Status.RECORDED,
-            )
-            .values(status=Status.SENDING, sending_since=func.now(), updated_at=func.now())
-            .returning(messages.c.id)
-        )
-    ).first()
-    return row is not None
+    return await conn.fetchval(MARK_SENDING, message_id, claim_id) is not None
 
 
 async def finish_attempt(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     message_id: int,
     claim_id: uuid.UUID,
     verdict: Verdict,
     *,
     server_id: str | None,
-) -> MessageRef | None:
-    """Record an attempt's verdict; None when the claim is no longer this worker's. A late
-    answer still settles a message the lease had already counted as unknown."""
-    values: dict[str, Any] = {
-        "status": verdict.status,
-        "detail": verdict.detail,
-        "updated_at": func.now(),
-    }
-    if verdict.status is Status.RECORDED:
-        assert verdict.retry_at is not None
-        values.update(
-            next_attempt_at=verdict.retry_at,
-            claim_id=None,
-            claimed_until=None,
-            sending_since=None,
-        )
-    elif verdict.status is Status.SENT:
-        values.update(sent_at=func.now(), server_id=server_id)
-    row = (
-        await session.execute(
-            update(messages)
-            .where(
-                messages.c.id == message_id,
-                messages.c.claim_id == claim_id,
-                messages.c.status.in_((Status.RECORDED, Status.SENDING, Status.UNKNOWN)),
-            )
-            .values(**values)
-            .returning(*_REF)
-        )
-    ).first()
-    if row is None:
-        return None
-    await add_history(session, message_id, verdict.status, verdict.detail)
-    return _ref(row)
+    first_sent_on: dt.date | None,
+    event: Envelope | None,
+) -> bool:
+    """Record an attempt's verdict with its history, the bundle's first send when
+    `first_sent_on`, and `event` staged in the outbox, in one statement; False when the
+    claim is no longer this worker's. A late answer still settles a message the lease
+    had already counted as unknown."""
+    if verdict.status is Status.RECORDED and verdict.retry_at is None:
+        raise ValueError("a retry needs its due time")
+    params: list[object] = [
+        message_id,
+        claim_id,
+        str(verdict.status),
+        verdict.detail,
+        verdict.retry_at,
+        server_id,
+        first_sent_on,
+    ]
+    statement = FINISH_QUIET
+    if event is not None:
+        statement = FINISH_REPORTED
+        params.extend(staging_params(event))
+    changed: int = await conn.fetchval(statement, *params)
+    return changed == 1
 
 
 async def expire_sending(session: AsyncSession, detail: str) -> list[MessageRef]:

@@ -123,8 +123,10 @@ def adapter_settings(root: str, infra: Infra, **overrides: Any) -> ArvoAdapterSe
         "amqp_url": infra.amqp_url,
         "outbox_poll_seconds": 0.1,
         "retry_delays_ms": [200, 500, 1000],
-        "db_pool_size": 30,
-        "arvo_concurrency": 16,
+        # PostgreSQL's connections are shared with every other test session on the
+        # machine: each bundle in flight holds one (its lock), plus consumer and relay.
+        "db_pool_size": 10,
+        "arvo_concurrency": 6,
         "arvo_work_poll_seconds": 0.2,
         "arvo_work_backoff_initial_seconds": 0.05,
         "arvo_work_backoff_max_seconds": 0.5,
@@ -165,8 +167,13 @@ async def channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
         yield await connection.channel(publisher_confirms=True)
 
 
-async def publish(channel: aio_pika.abc.AbstractChannel, *payloads: BaseModel) -> None:
-    """Publish events as the bundler's outbox relay does (persistent, confirmed)."""
+async def publish(
+    channel: aio_pika.abc.AbstractChannel,
+    *payloads: BaseModel,
+    occurred_at: dt.datetime | None = None,
+) -> None:
+    """Publish events as the bundler's outbox relay does (persistent, confirmed);
+    `occurred_at` stands for when the bundler decided them (default: now)."""
     events, _ = await declare_exchanges(channel)
     for payload in payloads:
         event_type: str = payload.TYPE  # type: ignore[attr-defined]
@@ -174,6 +181,7 @@ async def publish(channel: aio_pika.abc.AbstractChannel, *payloads: BaseModel) -
             type=event_type,
             correlation_id=f"test-{uuid.uuid4().hex[:8]}",
             payload=payload.model_dump(mode="json"),
+            **({"occurred_at": occurred_at} if occurred_at else {}),
         )
         await events.publish(
             aio_pika.Message(

@@ -10,7 +10,9 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import func, select
 
+from services.arvo_adapter.store.tables import changes
 from shared.events import (
     ArvoStatusUpdate,
     JaksoCancelled,
@@ -28,7 +30,7 @@ from tests.integration.arvo_adapter.conftest import (
 )
 from tests.support.events import EventCapture
 from tests.support.polling import eventually
-from tests.support.services import Running
+from tests.support.services import READER_TOKEN, Running
 
 
 def linked_events(events: EventCapture, nippu_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -209,6 +211,55 @@ async def test_status_kesto_and_cancellation_reach_arvo_in_order(
     assert fake_arvo.state.codes[tunnukset[first.jakso_id]].patches == [{"kesto": 7}]
 
 
+async def test_a_status_arriving_after_a_later_decided_one_does_not_overwrite_it(
+    adapter: Running,
+    fake_arvo: FakeArvo,
+    channel: aio_pika.abc.AbstractChannel,
+    events: EventCapture,
+) -> None:
+    """`lahetetty` failed its first delivery and came back through the retry queue after
+    `vastattu`: Arvo must keep `vastattu`."""
+    nippu = nippu_ready(jaksot=1)
+    await publish(channel, nippu)
+    await events.wait_for(
+        lambda e: e["type"] == "nippu.linked" and e["payload"]["nippu_id"] == str(nippu.nippu_id)
+    )
+    decided = dt.datetime.now(dt.UTC)
+    await publish(
+        channel,
+        ArvoStatusUpdate(nippu_id=nippu.nippu_id, tunniste=nippu.tunniste, tila="vastattu"),
+        occurred_at=decided,
+    )
+
+    async def patched() -> int:
+        return len(fake_arvo.state.bundles[nippu.tunniste].patches)
+
+    await eventually(patched, lambda n: n == 1, what="vastattu in Arvo")
+    await publish(
+        channel,
+        ArvoStatusUpdate(
+            nippu_id=nippu.nippu_id,
+            tunniste=nippu.tunniste,
+            tila="lahetetty",
+            voimassa_loppupvm=nippu.voimassa_alkupvm + dt.timedelta(days=20),
+        ),
+        occurred_at=decided - dt.timedelta(minutes=1),
+    )
+
+    async def done() -> int:
+        async with adapter.service.db.transaction() as session:
+            found = await session.execute(
+                select(func.count()).where(
+                    changes.c.nippu_id == nippu.nippu_id, changes.c.state == "done"
+                )
+            )
+            return int(found.scalar_one())
+
+    await eventually(done, lambda n: n == 2, what="both status updates done")
+    bundle = fake_arvo.state.bundles[nippu.tunniste]
+    assert [p["tila"] for p in bundle.patches] == ["vastattu"]
+
+
 async def test_arvo_refusing_the_data_dead_letters_the_message_with_its_answer(
     adapter: Running, fake_arvo: FakeArvo, channel: aio_pika.abc.AbstractChannel
 ) -> None:
@@ -342,3 +393,58 @@ async def test_a_link_whose_answer_was_lost_is_deleted_and_made_again(
     assert sorted(live.tunnukset) == sorted(j["tunnus"] for j in event["payload"]["jaksot"])
     counts = fake_arvo.state.counts()
     assert counts["bundles_live"] == 1 and counts["codes_live"] == 2
+
+
+async def test_the_senders_status_client_reads_the_adapters_answer(
+    adapter: Running, fake_arvo: FakeArvo, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    """Contract between the two services: the sender's client (S3) against the real route."""
+    from pydantic import SecretStr
+
+    from services.sender.delivery.survey_status import SurveyStatusClient
+
+    nippu = nippu_ready(jaksot=1)
+    await publish(channel, nippu)
+    await wait_done(adapter, [nippu.nippu_id])
+    await fake_arvo.post(f"answer/{nippu.tunniste}")
+    client = SurveyStatusClient(base_url=adapter.base_url, token=SecretStr(READER_TOKEN))
+    try:
+        status = await client.status(nippu.tunniste)
+    finally:
+        await client.aclose()
+    assert status.vastattu is True
+    bundle = fake_arvo.state.bundles[nippu.tunniste]
+    assert status.voimassa_loppupvm == dt.date.fromisoformat(bundle.voimassa_loppupvm)
+
+
+async def test_bundles_arvo_could_never_accept_are_set_aside_by_the_consumer(
+    adapter: Running, fake_arvo: FakeArvo, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    dlq = await channel.declare_queue(ARVO_ADAPTER_EVENTS.dlq, durable=True, passive=True)
+    first = nippu_ready(jaksot=1)
+    no_oppilaitos = nippu_ready(jaksot=1, oppilaitos_oid=None)
+    same_tunniste = nippu_ready(jaksot=1).model_copy(update={"tunniste": first.tunniste})
+    await publish(channel, first)
+    await wait_done(adapter, [first.nippu_id])
+    await publish(channel, no_oppilaitos, same_tunniste)
+
+    errors: dict[str, str] = {}
+    wanted = {str(no_oppilaitos.nippu_id), str(same_tunniste.nippu_id)}
+
+    async def collect() -> int:
+        message = await dlq.get(fail=False, no_ack=False)
+        if message is not None:
+            nippu_id = json.loads(message.body)["payload"]["nippu_id"]
+            if nippu_id in wanted:
+                errors[nippu_id] = str((message.headers or {}).get("x-error"))
+                await message.ack()
+            else:
+                await message.nack(requeue=True)
+        return len(errors)
+
+    await eventually(collect, lambda n: n == 2, what="both messages dead-lettered")
+    assert "oppilaitos_oid" in errors[str(no_oppilaitos.nippu_id)]
+    assert "tunniste already used" in errors[str(same_tunniste.nippu_id)]
+    recorded = await stored_niput(adapter, [no_oppilaitos.nippu_id, same_tunniste.nippu_id])
+    assert recorded == {}
+    assert fake_arvo.state.counts()["codes_live"] == 1  # only the first bundle's

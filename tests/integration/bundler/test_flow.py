@@ -39,7 +39,7 @@ from tests.integration.bundler.flow_support import (
 )
 from tests.support.events import EventCapture
 from tests.support.polling import eventually
-from tests.support.services import READER_TOKEN, Running
+from tests.support.services import ADMIN_TOKEN, READER_TOKEN, Running
 
 OTHER = "1.2.246.562.10.99999999999"
 
@@ -319,6 +319,55 @@ async def test_the_window_closing_before_the_reminder_ends_the_jaksot(
     assert (await states(bundler, student.hoks_id))["a"][0] == "vastausaika_loppunut"
 
 
+async def test_a_window_closed_before_any_message_went_out_ends_the_bundle(
+    bundler: Running, channel: AbstractChannel, events: EventCapture
+) -> None:
+    """W2 passed with every message failed: the daily `tep-close-unsent` run ends the
+    bundle `vastausaika_loppunut_ennen_lahetysta`, its jaksot `vastausaika_loppunut`, and
+    tells Arvo; a bundle whose e-mail went out and then bounced was sent: untouched."""
+    student, ids, unsent, tunniste = await bundled(bundler, channel, jakso("a"))
+    _, other_ids, bounced, other = await bundled(bundler, channel, jakso("a"))
+    await apply(
+        bundler,
+        channel,
+        linked(unsent, tunniste, ids),
+        send_status(unsent, "failed"),
+        send_status(unsent, "failed", kanava="sms"),
+        linked(bounced, other, other_ids),
+        send_status(bounced, "sent"),
+        send_status(bounced, "bounced", at="2025-03-21T10:00:00+02:00"),
+        send_status(bounced, "failed", kanava="sms"),
+    )
+    assert (await nippu(bundler, unsent))["tila"] == "lahetys_epaonnistunut"
+    assert (await nippu(bundler, bounced))["tila"] == "bounced"
+
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"job": "tep-close-unsent", "date": "2025-04-15"}
+    answer = await bundler.client.post("/api/v1/runs", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+
+    async def run() -> dict[str, Any]:
+        response = await bundler.client.get(
+            f"/api/v1/runs/{answer.json()['run_id']}", headers=admin
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    done = await eventually(run, lambda r: r["status"] in ("done", "failed"), what="run")
+    assert done["status"] == "done", done
+    assert (await nippu(bundler, unsent))["tila"] == "vastausaika_loppunut_ennen_lahetysta"
+    assert (await states(bundler, student.hoks_id))["a"][:2] == (
+        "vastausaika_loppunut",
+        "vastausaika_umpeutunut",
+    )
+    updates = await events.wait_for(of_nippu("arvo.status_update", unsent), count=2)
+    assert [u["payload"]["tila"] for u in updates] == [
+        "lahetys_epaonnistunut",
+        "vastausaika_loppunut_ennen_lahetysta",
+    ]
+    assert (await nippu(bundler, bounced))["tila"] == "bounced"
+
+
 async def test_an_event_of_an_unknown_bundle_goes_to_the_dead_letter_queue(
     bundler: Running, channel: AbstractChannel
 ) -> None:
@@ -484,6 +533,43 @@ async def test_a_deleted_hoks_cancels_its_unsent_bundled_jaksot(
     }
 
 
+async def test_k4_sees_every_hoks_of_a_student_changed_at_once(
+    bundler: Running, channel: AbstractChannel
+) -> None:
+    """K4 with two HOKS of one student changing in the same moment: `a` (30 days) shares
+    them with `b` and `c` (kesto 10); both move away at once → 30. Without the oppija
+    lock each recomputation sees only its own move and leaves 15."""
+    first = "2025-01-01", "2025-01-30"
+    away = "2025-02-01", "2025-02-27"
+    students = []
+    for _ in range(6):
+        owner = Student()
+        # Study rights of their own: HOKS on one study right are serialised by its lock.
+        others = [Student(oppija_oid=owner.oppija_oid), Student(oppija_oid=owner.oppija_oid)]
+        await apply(
+            bundler,
+            channel,
+            owner.opiskeluoikeus(),
+            others[0].opiskeluoikeus(),
+            others[1].opiskeluoikeus(),
+            owner.hoks(jakso("a", *first)),
+            others[0].hoks(jakso("b", *first)),
+            others[1].hoks(jakso("c", *first)),
+        )
+        await form_nippu(bundler, [await jakso_id(bundler, owner.hoks_id, "a")], kesto=10)
+        students.append((owner, others))
+    sent = []
+    for _, (b_hoks, c_hoks) in students:
+        sent.append(await publish(channel, b_hoks.hoks(jakso("b", *away), version=2)))
+        sent.append(await publish(channel, c_hoks.hoks(jakso("c", *away), version=2)))
+    await wait_seen(bundler, *sent)
+    kestot = []
+    for owner, _ in students:
+        response = await bundler.client.get(f"/api/v1/hoks/{owner.hoks_id}/jaksot")
+        kestot.append(response.json()[0]["kesto"])
+    assert kestot == [30] * len(students)
+
+
 async def test_a_change_of_a_jakso_of_another_rahoituskausi_sends_no_kesto(
     bundler: Running, channel: AbstractChannel, events: EventCapture
 ) -> None:
@@ -562,3 +648,52 @@ async def test_redelivered_send_status_is_applied_once(
         "sent",
         "delivered",
     ]
+
+
+# --- After a real TEP run -------------------------------------------------------------
+
+
+async def test_after_a_tep_run_k4_reports_only_a_real_change_of_kesto(
+    bundler: Running, channel: AbstractChannel, events: EventCapture, set_today: Any
+) -> None:
+    """The TEP run computes kesto (K1–K3) and the flow recomputes it (K4) over the same
+    jaksot: a change that moves no day share sends nothing; moving `b` does.
+
+    `a` 13.1.–7.3.2040 (55 days, leap year) shares 36 days with `b` (from 1.2.): 19 + 18
+    → 37; `b` moved to start after `a` ended → 55. A year of its own: the run takes every
+    due jakso of the session's database."""
+    set_today("2040-03-20")
+    koulutustoimija = f"1.2.246.562.10.{uuid.uuid4().int % 10**11}"
+    student = Student()
+    a = jakso("a", alku="2040-01-13", loppu="2040-03-07")
+    b = jakso("b", alku="2040-02-01", loppu="2040-05-29")
+    await apply(
+        bundler,
+        channel,
+        student.opiskeluoikeus(koulutustoimija=koulutustoimija),
+        student.hoks(a, b),
+    )
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"job": "tep-niputus", "date": "2040-03-16"}
+    answer = await bundler.client.post("/api/v1/runs", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+    (ready,) = await events.wait_for(
+        lambda e: (
+            e["type"] == "nippu.ready" and e["payload"]["koulutustoimija_oid"] == koulutustoimija
+        )
+    )
+    nippu_id = uuid.UUID(ready["payload"]["nippu_id"])
+    ((jakso_payload),) = ready["payload"]["jaksot"]
+    assert jakso_payload["kesto"] == 37
+
+    instructor_changed = jakso("b", alku="2040-02-01", loppu="2040-05-29", ohjaaja={"nimi": "Olli"})
+    await apply(bundler, channel, student.hoks(a, instructor_changed, version=2))
+    tunniste = ready["payload"]["tunniste"]
+    await apply(bundler, channel, linked(nippu_id, tunniste, [jakso_payload["jakso_id"]]))
+    await events.wait_for(of_nippu("send.requested", nippu_id))
+    await no_more(events, "jakso.kesto_changed", nippu_id, 0)
+
+    moved = jakso("b", alku="2040-03-10", loppu="2040-05-29")
+    await apply(bundler, channel, student.hoks(a, moved, version=3))
+    (changed,) = await events.wait_for(of_nippu("jakso.kesto_changed", nippu_id))
+    assert changed["payload"]["kesto"] == 55

@@ -223,6 +223,15 @@ async def test_the_jaksot_report_takes_bundles_apart_as_json_and_csv(
     assert [(r["jakso_id"], r["nippu_tila"]) for r in table] == [
         (str(r["jakso_id"]), "vastattu") for r in rows
     ]
+    first = await get(bundler, "/api/v1/reports/jaksot", **params, limit=1)
+    rest = await get(
+        bundler,
+        "/api/v1/reports/jaksot",
+        **params,
+        limit=1,
+        cursor=first.headers["x-next-cursor"],
+    )
+    assert [r["jakso_id"] for r in first.json() + rest.json()] == [r["jakso_id"] for r in rows]
     later = {**params, "alku": "2025-04-01", "loppu": "2025-04-30"}
     empty = await get(bundler, "/api/v1/reports/jaksot", **later)
     assert empty.json() == []
@@ -262,3 +271,27 @@ async def test_contact_data_lists_what_to_fix_before_the_niputuspvm(
         bundler, "/api/v1/reports/contact-data", SCOPED_TOKEN, koulutustoimija=koulutustoimija
     )
     assert scoped.status_code == 404
+
+
+async def test_the_openapi_documents_every_bundler_route_with_our_error_shape(
+    bundler: Running,
+) -> None:
+    spec = (await bundler.client.get("/openapi.json")).json()
+    ids = {
+        (method, path): operation["operationId"]
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+    assert {
+        ("get", "/api/v1/niput"),
+        ("get", "/api/v1/niput/{nippu_id}"),
+        ("post", "/api/v1/niput/{nippu_id}/resend"),
+        ("get", "/api/v1/tpk-niput"),
+        ("get", "/api/v1/reports/jaksot"),
+        ("get", "/api/v1/reports/response-rates"),
+        ("get", "/api/v1/reports/contact-data"),
+    } <= set(ids)
+    assert len(set(ids.values())) == len(ids), "readable, unique operation ids"
+    assert "HTTPValidationError" not in spec["components"]["schemas"], "not what we send"
+    resend = spec["paths"]["/api/v1/niput/{nippu_id}/resend"]["post"]["responses"]
+    assert {"202", "404", "409", "422"} <= set(resend)

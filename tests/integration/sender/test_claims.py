@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.sender.app import create_service
 from services.sender.domain.delivery import Status
@@ -23,17 +27,32 @@ from tests.integration.sender.conftest import (
     sender_settings,
     unique_address,
 )
-from tests.support.infra import create_infra, destroy_infra
+from tests.support.infra import BASE_AMQP_URL, BASE_DATABASE_URL, Infra, destroy_infra
+from tests.support.polling import eventually
 
 LEASE = 0.3
+
+
+async def database_only() -> Infra:
+    """A fresh database of its own (no broker is used here, so no vhost)."""
+    name = f"tp_test_claims_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(BASE_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    url = make_url(BASE_DATABASE_URL).set(database=name).render_as_string(False)
+    return Infra(database_url=url, amqp_url=BASE_AMQP_URL, vhost=None)
 
 
 @pytest_asyncio.fixture
 async def idle(
     sender_clients_file: Path, sms_server: RunningSms
 ) -> AsyncIterator[tuple[Service, Sender, FakeSmtp]]:
-    """A sender's use cases on a fresh database, its worker and consumer not started."""
-    own = await create_infra()
+    """A sender's use cases on a fresh database, its worker and consumer not started;
+    one pooled connection, so a test can take the database away by holding it."""
+    own = await database_only()
     try:
         with FakeSmtp() as smtp:
             settings = sender_settings(
@@ -43,6 +62,8 @@ async def idle(
                 sms_root=sms_server.root,
                 survey_root="http://127.0.0.1:9",
                 delivery_lease_seconds=LEASE,
+                db_pool_size=1,
+                db_pool_timeout_seconds=0.2,
             )
             service = create_service(settings)
             await asyncio.to_thread(service.migrate)
@@ -99,8 +120,8 @@ async def test_a_message_left_sending_is_unknown_and_never_sent_again(
     service, sender, smtp = idle
     await record(service, sender, unique_address())
     [claimed] = await sender.claim(10)
-    async with service.db.transaction() as session:  # the handover began, then a crash
-        assert await mark_sending(session, claimed.id, claimed.claim_id)
+    async with service.db.driver_connection() as conn:  # the handover began, then a crash
+        assert await mark_sending(conn, claimed.id, claimed.claim_id)
     assert await sender.expire_stale() == 0, "within its lease it is its worker's"
     await asyncio.sleep(LEASE * 1.5)
 
@@ -122,3 +143,25 @@ async def test_a_stopping_worker_gives_unstarted_claims_back(
     again = await sender.claim(10)
     assert sorted(c.id for c in again) == sorted(c.id for c in claimed[1:])
     assert await sender.deliver(claimed[0]) is Status.SENT
+
+
+async def test_no_handover_when_it_cannot_be_recorded(
+    idle: tuple[Service, Sender, FakeSmtp],
+) -> None:
+    """The database away at the handover (its one connection held): nothing is handed
+    over, the answer is recorded once the database is back (it is retried), and the
+    message is due again."""
+    service, sender, smtp = idle
+    await record(service, sender, unique_address())
+    [claimed] = await sender.claim(10)
+    async with service.db.engine.connect() as held:
+        await held.exec_driver_sql("SELECT 1")
+        attempt = asyncio.create_task(sender.deliver(claimed))
+        await asyncio.sleep(0.5)  # the handover's 0.2 s pool wait has run out
+        assert smtp.messages == []
+    assert await attempt is Status.RECORDED
+    again = await eventually(
+        lambda: sender.claim(10), lambda found: len(found) == 1, timeout=5, what="due again"
+    )
+    assert await sender.deliver(again[0]) is Status.SENT
+    assert len(smtp.messages) == 1

@@ -11,6 +11,7 @@ from typing import Any
 
 import aio_pika
 import httpx
+import pytest
 
 from services.sender.domain.compose import MailIdentity, MessageKey, message_id
 from services.sender.domain.texts import MessageKind
@@ -190,6 +191,8 @@ async def test_a_permanent_refusal_fails_with_the_servers_answer(
     assert address not in message["detail"] and "<recipient>" in message["detail"]
     assert [h["status"] for h in message["history"]] == ["recorded", "failed"]
     assert mails_to(smtp_server, address) == []
+    metrics = (await sender.client.get("/metrics")).text
+    assert 'sender_deliveries_total{kanava="email",status="failed"}' in metrics
 
 
 async def test_smtp_refusing_connections_for_a_while_loses_nothing(
@@ -355,11 +358,16 @@ async def test_no_answer_after_the_handover_is_never_sent_again(
     assert len(mails_to(smtp_server, address)) == 1, "taken once, never offered again"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [("kind", "muistutus", "kind"), ("oppilaitokset", [" "], "oppilaitokset")],
+    ids=["unknown-kind", "no-provider-name"],
+)
 async def test_an_invalid_request_goes_to_the_dlq_naming_fields_not_addresses(
-    sender: Running, channel: aio_pika.abc.AbstractChannel
+    sender: Running, channel: aio_pika.abc.AbstractChannel, field: str, value: Any, named: str
 ) -> None:
     payload = send_request(email=unique_address("salainen"), phone=PHONE).model_dump(mode="json")
-    payload["kind"] = "muistutus"  # not a kind the bundler sends
+    payload[field] = value
     envelope = Envelope(type="send.requested", correlation_id="test-invalid", payload=payload)
     events, _ = await declare_exchanges(channel)
     await events.publish(
@@ -378,5 +386,5 @@ async def test_an_invalid_request_goes_to_the_dlq_naming_fields_not_addresses(
     message = await eventually(take, lambda m: m is not None, what="message in the DLQ")
     assert message is not None
     error = str((message.headers or {})["x-error"])
-    assert "kind" in error
+    assert named in error
     assert "salainen" not in error and "4567" not in error and "muistutus" not in error

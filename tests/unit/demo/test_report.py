@@ -6,11 +6,28 @@ import datetime as dt
 import re
 from collections import Counter
 
+import httpx
 import pytest
 
-from demo.driver import Snapshot, answers_on, count_jaksot, count_messages, job_due
+from demo.driver import (
+    RetryingTransport,
+    Snapshot,
+    answers_on,
+    count_jaksot,
+    count_messages,
+    count_outcomes,
+    job_due,
+)
 from demo.generate import generate
-from demo.report import html_report, html_rows, rows_table, svg_bars, terminal_bars
+from demo.report import (
+    cases_table,
+    html_report,
+    html_rows,
+    outcome_text,
+    rows_table,
+    svg_bars,
+    terminal_bars,
+)
 
 DAY = dt.date(2025, 3, 16)
 
@@ -57,15 +74,16 @@ def test_jaksot_are_counted_by_stage_and_the_rest_by_reason() -> None:
     )
 
 
-def test_reminders_are_the_messages_that_say_so() -> None:
+def test_reminded_jaksot_are_those_of_the_bundles_a_reminder_links_to() -> None:
     snapshot = Snapshot(DAY)
+    link_a, link_b = "https://arvo.example/v/a_2025-03-16_x1", "https://arvo.example/v/b_x2"
     mails = [
-        {"subject": "Työpaikkaohjaajakysely / Enkät"},
-        {"subject": "Muistutus / Påminnelse / Reminder: Työpaikkaohjaajakysely"},
+        {"subject": "Työpaikkaohjaajakysely / Enkät", "text": f"{link_a}?t=e"},
+        {"subject": "Muistutus / Påminnelse / Reminder: Työ", "text": f"vastaa {link_a}?t=e."},
     ]
-    sms = [{"text": "Muistutus: Työpaikkaohjaajakysely"}, {"text": "Työpaikkaohjaajakysely"}]
-    count_messages(snapshot, mails, sms)
-    assert (snapshot.emails, snapshot.sms, snapshot.reminded) == (2, 2, 2)
+    sms = [{"text": f"Muistutus: Työpaikkaohjaajakysely\n{link_a}?t=s"}, {"text": link_b}]
+    count_messages(snapshot, mails, sms, {link_a: 3, link_b: 1})
+    assert (snapshot.emails, snapshot.sms, snapshot.reminded) == (2, 2, 3)
 
 
 def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
@@ -73,7 +91,8 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
     assert delays == [answers_on(1, f"link-{n}", 0.6) for n in range(2000)]
     answered = [d for d in delays if d is not None]
     assert 0.55 < len(answered) / len(delays) < 0.65
-    assert min(answered) >= 1 and max(answered) <= 20
+    assert min(answered) >= 1 and max(answered) <= 20 and 5 not in answered
+    assert 0.6 < sum(d <= 4 for d in answered) / len(answered) < 0.8, "most before the reminder"
     assert all(answers_on(1, f"link-{n}", 0.0) is None for n in range(100))
 
 
@@ -87,9 +106,11 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
         ("tpk-niputus", dt.date(2025, 1, 1), True),
         ("tpk-niputus", dt.date(2025, 6, 1), False),
         ("reminders", dt.date(2025, 3, 2), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 16), True),
+        ("personal-data-cleanup", dt.date(2025, 3, 17), False),
     ],
 )
-def test_jobs_are_due_as_the_scheduler_would_run_them(job: str, day: dt.date, due: bool) -> None:
+def test_jobs_are_due_as_the_demo_runs_them(job: str, day: dt.date, due: bool) -> None:
     assert job_due(job, day) is due
 
 
@@ -133,3 +154,49 @@ def test_a_report_of_unknown_shape_becomes_a_table_and_html_rows() -> None:
     page = html_rows(rows)
     assert "<td>0.40</td>" in page and "{&quot;tyyppi&quot;: &quot;tep&quot;}" in page
     assert "not available" in html_rows([])
+
+
+async def test_lost_connections_and_5xx_are_tried_again_but_never_a_resend() -> None:
+    calls: list[str] = []
+
+    class Flaky(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            if len(calls) % 2:
+                raise httpx.ReadError("connection closed", request=request)
+            if len(calls) == 4:
+                return httpx.Response(503)
+            return httpx.Response(200)
+
+    transport = RetryingTransport(inner=Flaky())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/v1/hoks/1/jaksot")).status_code == 200
+        assert calls == ["/api/v1/hoks/1/jaksot"] * 2
+        with pytest.raises(httpx.ReadError):
+            await client.post("/api/v1/niput/n1/resend")
+        assert calls[-1] == "/api/v1/niput/n1/resend" and len(calls) == 3
+        assert (await client.put("/api/v1/hoks/1")).status_code == 200, "after a 503, again"
+        assert calls[3:] == ["/api/v1/hoks/1"] * 3
+
+
+def test_each_case_shows_what_its_jaksot_ended_as() -> None:
+    snapshot = Snapshot(DAY)
+    count_outcomes(
+        snapshot,
+        [
+            {"hoks_id": 1, "tila": "vastattu", "syy": None},
+            {"hoks_id": 1, "tila": "lahetetty", "syy": None},
+            {"hoks_id": 2, "tila": "ei_laheteta", "syy": "keskeytynyt"},
+            {"hoks_id": 3, "tila": "odottaa", "syy": "jakso_kesken"},
+            {"hoks_id": 99, "tila": "lahetetty", "syy": None},
+        ],
+        {1: "tavallinen", 2: "keskeytynyt", 3: "tavallinen"},
+    )
+    assert snapshot.outcomes == {
+        "tavallinen": Counter({"vastattu": 1, "lahetetty": 1, "odottaa / jakso_kesken": 1}),
+        "keskeytynyt": Counter({"ei_laheteta / keskeytynyt": 1}),
+    }
+    dataset = generate(seed=1, students=30)
+    table = cases_table(dataset, snapshot)
+    assert table.columns[-1].header == "what the jaksot ended as"
+    assert outcome_text(snapshot, "keskeytynyt") == "ei_laheteta / keskeytynyt 1"

@@ -227,3 +227,23 @@ def test_active_intervals_table(
     """K1: interruptions cut the jakso's range; an inverted one covers no day."""
     j = jakso("2024-01-01", "2024-01-10", keskeytykset=keskeytykset)
     assert active_intervals(OppijanJakso(j, KNOWN), d("2024-01-10")) == expected
+
+
+@settings(max_examples=500)
+@given(jaksot=oppijan_jaksot())
+def test_kesto_in_integers_equals_rounding_the_exact_shares(jaksot: list[OppijanJakso]) -> None:
+    """K2: the integer computation equals round_half_up(share × osa / 100) of the
+    day-by-day shares (0 for an invalid osa-aikaisuus or an unknown study right)."""
+    shares = day_shares(jaksot)
+    expected = {
+        oj_.jakso.id: (
+            round_half_up(shares[oj_.jakso.id] * oj_.jakso.osa_aikaisuus / 100)
+            if oj_.opiskeluoikeus is not None
+            and type(oj_.jakso.osa_aikaisuus) is int
+            and 1 <= oj_.jakso.osa_aikaisuus <= 100
+            else 0
+        )
+        for oj_ in jaksot
+        if oj_.jakso.id in shares
+    }
+    assert kesto(jaksot) == expected
