@@ -9,7 +9,7 @@ alternately, `--rounds` times each, so that a shared machine's changing load fal
 both; prints each round, the medians and their ratio (the relay should reach at least
 half the raw rate). Uses a fresh database and vhost.
 
-    python bench/relay.py --events 10000 --rounds 3
+    python bench/relay.py --events 10000 --rounds 3 [--unbatched]
 """
 
 from __future__ import annotations
@@ -83,7 +83,11 @@ async def inbox_count(db: Database, inbox: Table) -> int:
         return int(await session.scalar(select(func.count()).select_from(inbox)) or 0)
 
 
-async def through_relay(database_url: str, amqp_url: str, count: int) -> float:
+async def through_relay(
+    database_url: str, amqp_url: str, count: int, batch_size: int | None = None
+) -> float:
+    """Events/s through the outbox, the relay and a consumer (`batch_size` None: the
+    service's setting; 1: a transaction per message, as before batching)."""
     settings = ServiceSettings(database_url=database_url, amqp_url=amqp_url)
     db = Database(database_url, settings.db_pool_size)
     producer, outbox = producer_tables()
@@ -118,7 +122,7 @@ async def through_relay(database_url: str, amqp_url: str, count: int) -> float:
         prefetch=settings.consumer_prefetch,
         max_attempts=settings.consumer_max_attempts,
         retry_delays_ms=settings.retry_delays_ms,
-        batch_size=settings.consumer_batch_size,
+        batch_size=settings.consumer_batch_size if batch_size is None else batch_size,
     )
     await consumer.start()
     started = time.perf_counter()
@@ -187,26 +191,43 @@ async def main() -> None:
         default=3,
         help="raw and relay measured alternately this many times each; medians compared",
     )
+    parser.add_argument(
+        "--unbatched",
+        action="store_true",
+        help="in each round also measure the consumer with a transaction per message",
+    )
     args = parser.parse_args()
     prefetch = ServiceSettings().consumer_prefetch
-    raw_rates: list[float] = []
-    relay_rates: list[float] = []
+    rates: dict[str, list[float]] = {"raw": [], "relay": [], "unbatched": []}
     infra = await create_infra()
     try:
         for _ in range(args.rounds):
-            raw_rates.append(await raw(infra.amqp_url, args.events, prefetch))
-            relay_rates.append(await through_relay(infra.database_url, infra.amqp_url, args.events))
+            rates["raw"].append(await raw(infra.amqp_url, args.events, prefetch))
+            rates["relay"].append(
+                await through_relay(infra.database_url, infra.amqp_url, args.events)
+            )
+            if args.unbatched:
+                rates["unbatched"].append(
+                    await through_relay(infra.database_url, infra.amqp_url, args.events, 1)
+                )
     finally:
         await destroy_infra(infra)
-    raw_rate, relay_rate = statistics.median(raw_rates), statistics.median(relay_rates)
-    rounds = ", ".join(
-        f"{b:.0f}/{a:.0f}={b / a:.2f}" for a, b in zip(raw_rates, relay_rates, strict=True)
-    )
+    raw_rate = statistics.median(rates["raw"])
     print(f"events:                                      {args.events} x {args.rounds} rounds")
-    print(f"rounds (relay/raw):                          {rounds}")
     print(f"raw aio-pika publish-confirm + consume-ack:  {raw_rate:8.0f} messages/s (median)")
-    print(f"outbox -> relay -> RabbitMQ -> Consumer inbox: {relay_rate:6.0f} events/s (median)")
-    print(f"ratio relay/raw:                             {relay_rate / raw_rate:8.2f}")
+    for name, label in (("relay", "Consumer inbox"), ("unbatched", "one per transaction")):
+        if not rates[name]:
+            continue
+        ratios = [r / b for r, b in zip(rates[name], rates["raw"], strict=True)]
+        rounds = ", ".join(
+            f"{r:.0f}/{b:.0f}={r / b:.2f}" for r, b in zip(rates[name], rates["raw"], strict=True)
+        )
+        print(f"outbox -> relay -> RabbitMQ -> {label}: {statistics.median(rates[name]):.0f}/s")
+        print(f"  rounds (relay/raw): {rounds}")
+        print(
+            f"  ratio relay/raw: {statistics.median(rates[name]) / raw_rate:.2f} (of medians), "
+            f"{statistics.median(ratios):.2f} (median of rounds)"
+        )
 
 
 if __name__ == "__main__":

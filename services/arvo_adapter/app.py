@@ -39,7 +39,7 @@ def create_service(settings: ArvoAdapterSettings | None = None) -> Service:
     )
     worker = Worker(
         adapter,
-        concurrency=settings.arvo_concurrency,
+        concurrency=settings.worker_concurrency,
         poll_seconds=settings.arvo_work_poll_seconds,
     )
     service.workers.append(worker)

@@ -1,5 +1,7 @@
 """arvo_adapter settings: where Arvo is, how to log in, how patiently to call it."""
 
+from __future__ import annotations
+
 from typing import ClassVar
 
 from pydantic import SecretStr
@@ -37,3 +39,9 @@ class ArvoAdapterSettings(ServiceSettings):
     arvo_work_backoff_max_seconds: float = 60.0
 
     DEVELOPMENT_DEFAULTS: ClassVar[tuple[str, ...]] = ("arvo_user", "arvo_password")
+
+    @property
+    def worker_concurrency(self) -> int:
+        """`ARVO_CONCURRENCY`, within what the pool allows: each bundle in flight holds a
+        connection for its lock, and the consumer, relay and routes need some too."""
+        return max(1, min(self.arvo_concurrency, self.db_pool_size - 2))

@@ -591,8 +591,8 @@ class ArvoAdapter:
     # --- changes of a bundle after it was recorded ------------------------------------------
 
     async def _work_changes(self, lock: store.Locked, pending: Sequence[Any]) -> None:
-        """In the order they came; one that must wait holds back those after it, so a
-        later status never overtakes an earlier one."""
+        """In the order they came; one that must wait holds back those after it. A status
+        that arrives after a later-decided one was applied is skipped (`_overtaken`)."""
         for change in pending:
             ok = await self._guarded(lock, changes, change.id, self._apply_change(lock, change))
             if not ok:
@@ -612,7 +612,9 @@ class ArvoAdapter:
             update = ArvoStatusUpdate.model_validate(change.payload)
             if nippu.state == "pending":
                 raise Waiting("its bundle has no link yet")
-            if nippu.outcome == "linked":
+            async with lock.transaction() as session:
+                applied = await store.applied_status_bodies(session, change.nippu_id)
+            if nippu.outcome == "linked" and not _overtaken(change.message_body, applied):
                 patch = NippuPatch(tila=update.tila, voimassa_loppupvm=update.voimassa_loppupvm)
                 await self.arvo.patch_nippu(nippu.tunniste, patch)
                 async with lock.transaction() as session:
@@ -709,3 +711,16 @@ class ArvoAdapter:
                         ),
                     )
         return status
+
+
+def _overtaken(body: bytes, applied: Sequence[bytes]) -> bool:
+    """Whether a status the bundler decided later is already in Arvo.
+
+    Status updates of one bundle are decided in order (the bundler holds the bundle's row
+    lock), but they reach us in any order: one that failed a first delivery comes back
+    through the retry queue after those behind it. Arriving late, an earlier status would
+    overwrite a later one (`lahetetty` after `vastattu`), so the envelope's `occurred_at`,
+    set by the bundler's outbox when it decided, orders them; an overtaken one is done
+    without a call."""
+    occurred = Envelope.model_validate_json(body).occurred_at
+    return any(Envelope.model_validate_json(other).occurred_at > occurred for other in applied)

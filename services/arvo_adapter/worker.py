@@ -3,8 +3,9 @@ number of bundles at a time, outside any consumer's transaction (usecases module
 
 It looks for due work when woken (a message was recorded, a slot came free) and every
 `ARVO_WORK_POLL_SECONDS`; while the circuit breaker is open it asks for nothing and the
-backlog waits in the tables. Stopping cancels work in flight: a call cut off that way is
-left in doubt in the intent log, and the next attempt reconciles it like any lost answer.
+backlog waits in the tables. Stopping lets work in flight finish for a few seconds, then
+cancels it: a call cut off that way is left in doubt in the intent log, and the next
+attempt reconciles it like any lost answer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 # A consumer's commit follows its handler by a moment: look a little later.
 WAKE_DELAY_SECONDS = 0.02
 HOUSEKEEPING_SECONDS = 5.0
+# Within the service's 10 s for a graceful stop (api.md), after the consumers' own grace.
+STOP_GRACE_SECONDS = 4.0
 
 
 class Worker:
@@ -44,12 +47,19 @@ class Worker:
         """Look for due work soon (safe to call from any coroutine of this loop)."""
         asyncio.get_running_loop().call_later(WAKE_DELAY_SECONDS, self._wake.set)
 
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, self._housekeeping) if t is not None]
-        tasks += list(self._in_flight.values())
-        for task in tasks:
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Take no more work; let bundles in flight finish for `grace_seconds` (a call cut
+        off mid-way is a call in doubt, for codes a possible orphan), then cancel them."""
+        loops = [t for t in (self._task, self._housekeeping) if t is not None]
+        for task in loops:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)
+        in_flight = list(self._in_flight.values())
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.adapter.arvo.aclose()
 
     async def _run(self) -> None:

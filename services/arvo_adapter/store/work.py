@@ -337,6 +337,18 @@ async def set_tila(session: AsyncSession, nippu_id: uuid.UUID, tila: str) -> Non
     )
 
 
+async def applied_status_bodies(session: AsyncSession, nippu_id: uuid.UUID) -> list[bytes]:
+    """The messages of the bundle's status updates already applied in Arvo."""
+    rows = await session.execute(
+        select(changes.c.message_body).where(
+            changes.c.nippu_id == nippu_id,
+            changes.c.kind == "patch_nippu",
+            changes.c.state == "done",
+        )
+    )
+    return [bytes(body) for (body,) in rows]
+
+
 async def pending_changes(session: AsyncSession, nippu_id: uuid.UUID) -> list[Rowish]:
     rows = await session.execute(
         select(changes)

@@ -167,8 +167,13 @@ async def channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
         yield await connection.channel(publisher_confirms=True)
 
 
-async def publish(channel: aio_pika.abc.AbstractChannel, *payloads: BaseModel) -> None:
-    """Publish events as the bundler's outbox relay does (persistent, confirmed)."""
+async def publish(
+    channel: aio_pika.abc.AbstractChannel,
+    *payloads: BaseModel,
+    occurred_at: dt.datetime | None = None,
+) -> None:
+    """Publish events as the bundler's outbox relay does (persistent, confirmed);
+    `occurred_at` stands for when the bundler decided them (default: now)."""
     events, _ = await declare_exchanges(channel)
     for payload in payloads:
         event_type: str = payload.TYPE  # type: ignore[attr-defined]
@@ -176,6 +181,7 @@ async def publish(channel: aio_pika.abc.AbstractChannel, *payloads: BaseModel) -
             type=event_type,
             correlation_id=f"test-{uuid.uuid4().hex[:8]}",
             payload=payload.model_dump(mode="json"),
+            **({"occurred_at": occurred_at} if occurred_at else {}),
         )
         await events.publish(
             aio_pika.Message(

@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest_asyncio
+from sqlalchemy import func, select
 
+from services.arvo_adapter.store.tables import calls
 from shared.db import Database
 from shared.messaging.topology import declare_topology
 from tests.integration.arvo_adapter.conftest import (
@@ -37,6 +39,29 @@ from tests.support.services import ServiceProcess, service_env
 KILL_BUNDLES = int(os.environ.get("ARVO_TEST_KILL_BUNDLES", "100"))
 KILLS = int(os.environ.get("ARVO_TEST_KILLS", "4"))
 RETRY_DELAYS_MS = [200, 500, 1000]
+
+
+def adapter_env(infra: Infra, fake_arvo: FakeArvo) -> dict[str, str]:
+    """The adapter process against the fake Arvo, with the quick timings of these tests."""
+    return service_env(
+        infra,
+        ARVO_URL=f"{fake_arvo.root}/api/",
+        ARVO_USER=ARVO_USER,
+        ARVO_PASSWORD=ARVO_PASSWORD,
+        ARVO_TIMEOUT_SECONDS="2",
+        ARVO_CONNECT_TIMEOUT_SECONDS="1",
+        ARVO_MAX_ATTEMPTS="3",
+        ARVO_BACKOFF_INITIAL_SECONDS="0.01",
+        ARVO_BACKOFF_MAX_SECONDS="0.05",
+        ARVO_BREAKER_FAILURE_THRESHOLD="50",
+        ARVO_WORK_POLL_SECONDS="0.2",
+        ARVO_WORK_BACKOFF_INITIAL_SECONDS="0.05",
+        ARVO_WORK_BACKOFF_MAX_SECONDS="0.5",
+        ARVO_CONCURRENCY="6",
+        DB_POOL_SIZE="10",
+        RETRY_DELAYS_MS=str(RETRY_DELAYS_MS),
+        LOG_LEVEL="WARNING",
+    )
 
 
 async def start(adapter: ServiceProcess) -> None:
@@ -74,25 +99,7 @@ async def own_infra() -> AsyncIterator[Infra]:
 async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
     own_infra: Infra, fake_arvo: FakeArvo
 ) -> None:
-    env = service_env(
-        own_infra,
-        ARVO_URL=f"{fake_arvo.root}/api/",
-        ARVO_USER=ARVO_USER,
-        ARVO_PASSWORD=ARVO_PASSWORD,
-        ARVO_TIMEOUT_SECONDS="2",
-        ARVO_CONNECT_TIMEOUT_SECONDS="1",
-        ARVO_MAX_ATTEMPTS="3",
-        ARVO_BACKOFF_INITIAL_SECONDS="0.01",
-        ARVO_BACKOFF_MAX_SECONDS="0.05",
-        ARVO_BREAKER_FAILURE_THRESHOLD="50",
-        ARVO_WORK_POLL_SECONDS="0.2",
-        ARVO_WORK_BACKOFF_INITIAL_SECONDS="0.05",
-        ARVO_WORK_BACKOFF_MAX_SECONDS="0.5",
-        ARVO_CONCURRENCY="6",
-        DB_POOL_SIZE="10",
-        RETRY_DELAYS_MS=str(RETRY_DELAYS_MS),
-        LOG_LEVEL="WARNING",
-    )
+    env = adapter_env(own_infra, fake_arvo)
     rng = random.Random(500)
     sent = [nippu_ready(jaksot=rng.randint(1, 3)) for _ in range(KILL_BUNDLES)]
     ids = [n.nippu_id for n in sent]
@@ -132,3 +139,43 @@ async def test_sigkill_at_random_moments_leaves_one_link_per_bundle(
     )
     # The kills fell while bundles were being linked, not after all of them.
     assert any(done < KILL_BUNDLES for done in done_at_kills)
+
+
+async def test_sigterm_lets_bundles_in_flight_finish_so_no_call_is_left_in_doubt(
+    own_infra: Infra, fake_arvo: FakeArvo
+) -> None:
+    """A deploy (SIGTERM) must not make orphans: calls in flight finish before the stop."""
+    rng = random.Random(7)
+    sent = [nippu_ready(jaksot=rng.randint(1, 3)) for _ in range(60)]
+    ids = [n.nippu_id for n in sent]
+    connection = await aio_pika.connect(own_infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel, RETRY_DELAYS_MS)
+        await publish(channel, *sent)
+    # Each call takes a moment, so calls are in flight whenever the stop comes.
+    await fake_arvo.post("latency", {"seconds": 0.2})
+    db = Database(own_infra.database_url, pool_size=2)
+    adapter = ServiceProcess("arvo_adapter", adapter_env(own_infra, fake_arvo))
+    try:
+        await start(adapter)
+        await until_done(db, ids, 10, timeout=60)
+        assert await adapter.terminate() in (0, -15)
+        async with db.transaction() as session:
+            in_doubt = await session.scalar(
+                select(func.count())
+                .select_from(calls)
+                .where(calls.c.state.in_(("intended", "unknown")))
+            )
+        assert in_doubt == 0
+        rows = await stored_niput(db, ids)
+        assert any(r.state == "pending" for r in rows.values())  # stopped mid-run
+        await start(adapter)
+        await wait_done(db, ids, timeout=90)
+        await adapter.terminate()
+        checked = await check_exactly_once(db, fake_arvo.state, sent)
+        assert checked.orphans == 0
+    finally:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
+        await db.dispose()

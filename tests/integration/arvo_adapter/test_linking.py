@@ -10,7 +10,9 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import func, select
 
+from services.arvo_adapter.store.tables import changes
 from shared.events import (
     ArvoStatusUpdate,
     JaksoCancelled,
@@ -207,6 +209,55 @@ async def test_status_kesto_and_cancellation_reach_arvo_in_order(
     assert [p["tila"] for p in bundle.patches] == ["lahetetty", "vastattu"]
     assert bundle.voimassa_loppupvm == loppu.isoformat()
     assert fake_arvo.state.codes[tunnukset[first.jakso_id]].patches == [{"kesto": 7}]
+
+
+async def test_a_status_arriving_after_a_later_decided_one_does_not_overwrite_it(
+    adapter: Running,
+    fake_arvo: FakeArvo,
+    channel: aio_pika.abc.AbstractChannel,
+    events: EventCapture,
+) -> None:
+    """`lahetetty` failed its first delivery and came back through the retry queue after
+    `vastattu`: Arvo must keep `vastattu`."""
+    nippu = nippu_ready(jaksot=1)
+    await publish(channel, nippu)
+    await events.wait_for(
+        lambda e: e["type"] == "nippu.linked" and e["payload"]["nippu_id"] == str(nippu.nippu_id)
+    )
+    decided = dt.datetime.now(dt.UTC)
+    await publish(
+        channel,
+        ArvoStatusUpdate(nippu_id=nippu.nippu_id, tunniste=nippu.tunniste, tila="vastattu"),
+        occurred_at=decided,
+    )
+
+    async def patched() -> int:
+        return len(fake_arvo.state.bundles[nippu.tunniste].patches)
+
+    await eventually(patched, lambda n: n == 1, what="vastattu in Arvo")
+    await publish(
+        channel,
+        ArvoStatusUpdate(
+            nippu_id=nippu.nippu_id,
+            tunniste=nippu.tunniste,
+            tila="lahetetty",
+            voimassa_loppupvm=nippu.voimassa_alkupvm + dt.timedelta(days=20),
+        ),
+        occurred_at=decided - dt.timedelta(minutes=1),
+    )
+
+    async def done() -> int:
+        async with adapter.service.db.transaction() as session:
+            found = await session.execute(
+                select(func.count()).where(
+                    changes.c.nippu_id == nippu.nippu_id, changes.c.state == "done"
+                )
+            )
+            return int(found.scalar_one())
+
+    await eventually(done, lambda n: n == 2, what="both status updates done")
+    bundle = fake_arvo.state.bundles[nippu.tunniste]
+    assert [p["tila"] for p in bundle.patches] == ["vastattu"]
 
 
 async def test_arvo_refusing_the_data_dead_letters_the_message_with_its_answer(

@@ -117,3 +117,13 @@ def test_retry_delay_grows_and_stays_within_its_cap(attempts: int, seed: int) ->
     delay = retry_delay(attempts, initial=1.0, maximum=60.0, rng=random.Random(seed))
     base = min(60.0, 2.0 ** (attempts - 1))
     assert base / 2 <= delay <= base
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "pool", "used"), [(8, 20, 8), (18, 20, 18), (19, 20, 18), (8, 5, 3), (8, 2, 1)]
+)
+def test_concurrency_leaves_room_in_the_pool(concurrency: int, pool: int, used: int) -> None:
+    from services.arvo_adapter.settings import ArvoAdapterSettings
+
+    settings = ArvoAdapterSettings(arvo_concurrency=concurrency, db_pool_size=pool)
+    assert settings.worker_concurrency == used
