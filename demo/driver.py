@@ -35,6 +35,7 @@ JOBS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("bundler", "tep-niputus", ("tep-niputus", "tep_niputus"), True),
     ("bundler", "tpk-niputus", ("tpk-niputus", "tpk_niputus"), True),
     ("sender", "reminders", ("reminders",), True),
+    ("bundler", "tep-close-unsent", ("tep-close-unsent",), True),
     ("bundler", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
     ("sender", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
     ("ingest", "personal-data-cleanup", ("personal-data-cleanup", "personal_data_cleanup"), False),
@@ -47,9 +48,10 @@ LATE_REFUSALS = {"yhteystieto_puuttuu", "arvo_ei_kyselya"}
 
 def job_due(job: str, day: dt.date) -> bool:
     """When the demo runs each job: as the scheduler would (architecture.md, "Time"), but
-    the clean-up on the 1st and 16th only. It is a function of its date (everything whose
-    time ran out by then), so it ends the same, at a third of the runs of a walk."""
-    if job in ("tep-niputus", "personal-data-cleanup"):
+    the clean-up and the closing of unsent windows on the 1st and 16th only. Each is a
+    function of its date (everything whose time ran out by then), so it ends the same, at
+    a fraction of the runs of a walk."""
+    if job in ("tep-niputus", "personal-data-cleanup", "tep-close-unsent"):
         return day.day in (1, 16)
     if job == "tpk-niputus":
         return (day.month, day.day) in ((1, 1), (7, 1))

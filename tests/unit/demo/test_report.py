@@ -108,6 +108,8 @@ def test_answers_are_seeded_by_link_and_keep_to_the_share() -> None:
         ("reminders", dt.date(2025, 3, 2), True),
         ("personal-data-cleanup", dt.date(2025, 3, 16), True),
         ("personal-data-cleanup", dt.date(2025, 3, 17), False),
+        ("tep-close-unsent", dt.date(2025, 4, 1), True),
+        ("tep-close-unsent", dt.date(2025, 4, 2), False),
     ],
 )
 def test_jobs_are_due_as_the_demo_runs_them(job: str, day: dt.date, due: bool) -> None:
