@@ -22,7 +22,6 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    cast,
     func,
     insert,
     or_,
@@ -30,7 +29,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.store.state import StoredHoks
@@ -330,7 +328,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
             )
         )
         .where(
-            jaksot.c.oppija_oid == any_(cast(array(oids), ARRAY(Text))),
+            jaksot.c.oppija_oid == any_(bindparam("oids", oids, type_=ARRAY(Text))),
             jaksot.c.poistettu.is_(False),
             hoksit.c.deleted.is_(False),
         )
