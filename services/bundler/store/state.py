@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -173,6 +173,7 @@ async def jaksot_of_hoksit(
 ) -> dict[int, list[StoredJaksoRow]]:
     """`jaksot_of_hoks` for many HOKS in one statement (a run judging them again), by
     HOKS id; rows locked in id order."""
+    wanted = bindparam("hoks_ids", list(hoks_ids), type_=ARRAY(BigInteger))
     rows = await session.execute(
         select(
             jaksot.c.id,
@@ -189,7 +190,7 @@ async def jaksot_of_hoksit(
             jaksot.c.niputuspvm,
             jaksot.c.poistettu,
         )
-        .where(jaksot.c.hoks_id.in_(list(hoks_ids)))
+        .where(jaksot.c.hoks_id == any_(wanted))
         .order_by(jaksot.c.id)
         .with_for_update()
     )
