@@ -90,9 +90,10 @@ async def baseline(db: Database) -> tuple[float, int, int]:
     return elapsed, int(niput_count), int(jaksot_count)
 
 
-async def the_run(db: Database, job: str) -> tuple[float, dict[str, int]]:
+async def the_run(db: Database, job: str, workers: int = 2) -> tuple[float, dict[str, int]]:
     clock = Clock(RUN_DATE)
-    niputus = Niputus(db=db, clock=clock, bundler=Bundler(db=db, clock=clock), outbox=outbox)
+    bundler = Bundler(db=db, clock=clock)
+    niputus = Niputus(db=db, clock=clock, bundler=bundler, outbox=outbox, workers=workers)
     started, cpu = time.perf_counter(), time.process_time()
     counts = await niputus.tep(RUN_DATE, job=job)
     elapsed = time.perf_counter() - started
@@ -109,6 +110,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jaksot", type=int, default=20000)
     parser.add_argument("--rejudge", type=int, default=0, help="also time M jaksot judged E1")
+    parser.add_argument("--workers", type=int, default=2, help="koulutustoimijat side by side")
     args = parser.parse_args()
     infra = await create_infra()
     db = Database(infra.database_url, 5, statement_timeout=600)
@@ -118,7 +120,7 @@ async def main() -> None:
         await seed_due_jaksot(db, args.jaksot, niputuspvm=RUN_DATE, first_id=10**10, kt_base=10**10)
         seeded = time.perf_counter() - t0
         base_s, base_niput, base_jaksot = await baseline(db)
-        run_s, counts = await the_run(db, "tep-niputus")
+        run_s, counts = await the_run(db, "tep-niputus", args.workers)
         assert counts["jaksot"] == args.jaksot == base_jaksot, (counts, base_jaksot)
         assert counts["niput"] == base_niput == await count(db, niput), (counts, base_niput)
         assert await count(db, outbox) == counts["niput"]
@@ -136,7 +138,7 @@ async def main() -> None:
                 kt_base=2 * 10**10,
                 judged=False,
             )
-            rejudge_s, rejudge_counts = await the_run(db, "tep-niputus-rejudge")
+            rejudge_s, rejudge_counts = await the_run(db, "tep-niputus-rejudge", args.workers)
             print(
                 f"run with {args.rejudge} jaksot judged again first: {rejudge_s:8.2f} s "
                 f"({rejudge_counts['hoksit_rejudged']} HOKS judged, "

@@ -8,6 +8,7 @@ stored is ignored, so any order of events ends in the state of the newest.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
@@ -416,6 +417,7 @@ class Niputus:
         outbox: Table,
         suffix: Callable[[], str] = _random_suffix,
         rejudge_batch: int = 500,
+        workers: int = 2,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -423,6 +425,7 @@ class Niputus:
         self.outbox = outbox
         self.suffix = suffix
         self.rejudge_batch = rejudge_batch
+        self.workers = workers
 
     @classmethod
     def of(cls, service: Service, bundler: Bundler) -> Niputus:
@@ -436,10 +439,24 @@ class Niputus:
         counts["hoksit_rejudged"] = await self._rejudge(cause)
         async with self.db.transaction() as session:
             owners = await niputus_store.due_koulutustoimijat(session, run_date)
-        for owner in owners:
-            async with self.db.transaction() as session:
-                counts.update(await self._bundle_tep(session, owner, run_date, cause))
+        remaining = iter(owners)
+
+        async def worker() -> None:
+            # Koulutustoimijat share no jakso and no bundle (N1 key), so their
+            # transactions run side by side: one's SQL while another's Python works.
+            for owner in remaining:
+                async with self.db.transaction() as session:
+                    counts.update(await self._bundle_tep(session, owner, run_date, cause))
+
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(min(self.workers, len(owners))):
+                workers.create_task(worker())
         return {name: counts[name] for name in TEP_COUNTS}
+
+    async def rejudge(self, run_date: dt.date, *, job: str) -> int:
+        """Only the first step of a run (`_rejudge`): how many HOKS were judged again.
+        The re-evaluation benchmark times it alone."""
+        return await self._rejudge(await self._cause(job, run_date))
 
     async def _cause(self, job: str, run_date: dt.date) -> RunCause:
         async with self.db.transaction() as session:

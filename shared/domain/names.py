@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 _SUFFIX = re.compile(r"[a-z0-9]+")
@@ -13,6 +14,7 @@ _SUFFIX = re.compile(r"[a-z0-9]+")
 EMPTY_NAME_PLACEHOLDER = "tyopaikka"
 
 
+@lru_cache(maxsize=65536)  # pure; a run normalises the same few names thousands of times
 def normalize_name(name: str) -> str:
     """N4: strip accents, runs of other characters → `_`, trim `_`, lower case.
 

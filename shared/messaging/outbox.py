@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.logging import current_correlation_id
 from shared.messaging.broker import Broker, BrokerUnavailable
-from shared.messaging.envelope import Envelope
+from shared.messaging.envelope import SCHEMA_VERSION, Envelope
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,56 @@ async def add_event(
 
 async def add_events(
     session: AsyncSession, outbox: Table, events: Sequence[BaseModel]
-) -> list[Envelope]:
+) -> list[uuid.UUID]:
     """Stage many events (payload models with a `TYPE`) in the caller's transaction, in
     one statement: a dated run that forms thousands of bundles stages their events at
-    once."""
-    envelopes = [build_envelope(event.TYPE, event) for event in events]  # type: ignore[attr-defined]
-    if envelopes:
-        await session.execute(insert(outbox), [_row(envelope) for envelope in envelopes])
-    return envelopes
+    once. Returns their message ids.
+
+    The payloads are validated models already, so each body is the envelope's JSON with
+    the payload's own JSON spliced in (`_body`): one serialisation, no dict round trip."""
+    occurred_at = dt.datetime.now(dt.UTC)
+    correlation_id = current_correlation_id()
+    rows: list[dict[str, Any]] = []
+    ids: list[uuid.UUID] = []
+    for event in events:
+        message_id = uuid.uuid4()
+        ids.append(message_id)
+        event_type: str = event.TYPE  # type: ignore[attr-defined]
+        body = _body(message_id, event_type, occurred_at, correlation_id, event)
+        rows.append(dict(zip(_COLUMNS, (message_id, event_type, body), strict=True)))
+    if rows:
+        await session.execute(insert(outbox), rows)
+    return ids
+
+
+_EMPTY_PAYLOAD = b'"payload":{}}'
+
+
+def _body(
+    message_id: uuid.UUID,
+    event_type: str,
+    occurred_at: dt.datetime,
+    correlation_id: str,
+    payload: BaseModel,
+) -> bytes:
+    """`_row`'s body for a validated payload: the envelope with an empty payload, its
+    closing `{}}` replaced by the payload's JSON (the same bytes `Envelope(...)
+    .model_dump_json()` gives, as tests/unit check)."""
+    head = (
+        Envelope.model_construct(
+            message_id=message_id,
+            type=event_type,
+            occurred_at=occurred_at,
+            correlation_id=correlation_id,
+            schema_version=SCHEMA_VERSION,
+            payload={},
+        )
+        .model_dump_json()
+        .encode()
+    )
+    if not head.endswith(_EMPTY_PAYLOAD):  # the envelope's last field is its payload
+        raise AssertionError("the envelope's payload is not its last field")
+    return head[: -len(b"{}}")] + payload.__pydantic_serializer__.to_json(payload) + b"}"
 
 
 def staging_sql(

@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Text,
     and_,
     any_,
     bindparam,
-    cast,
     func,
     insert,
     or_,
@@ -30,7 +30,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.store.state import StoredHoks
@@ -98,6 +97,7 @@ async def lock_many(session: AsyncSession, keys: Iterable[str]) -> None:
 
 
 async def hoksit_by_id(session: AsyncSession, hoks_ids: Sequence[int]) -> list[StoredHoks]:
+    wanted = bindparam("hoks_ids", list(hoks_ids), type_=ARRAY(BigInteger))
     rows = await session.execute(
         select(
             hoksit.c.hoks_id,
@@ -107,7 +107,7 @@ async def hoksit_by_id(session: AsyncSession, hoks_ids: Sequence[int]) -> list[S
             hoksit.c.is_tuva,
             hoksit.c.deleted,
         )
-        .where(hoksit.c.hoks_id.in_(list(hoks_ids)))
+        .where(hoksit.c.hoks_id == any_(wanted))
         .order_by(hoksit.c.hoks_id)
     )
     return [
@@ -131,7 +131,7 @@ async def opiskeluoikeudet_by_oid(
         return {}
     rows = await session.execute(
         select(opiskeluoikeudet.c.oid, opiskeluoikeudet.c.data).where(
-            opiskeluoikeudet.c.oid.in_(wanted)
+            opiskeluoikeudet.c.oid == any_(bindparam("oids", wanted, type_=ARRAY(Text)))
         )
     )
     return {r.oid: OpiskeluoikeusChanged.model_validate(r.data) for r in rows}
@@ -330,7 +330,7 @@ async def oppijoiden_jaksot(session: AsyncSession, oppija_oids: Iterable[str]) -
             )
         )
         .where(
-            jaksot.c.oppija_oid == any_(cast(array(oids), ARRAY(Text))),
+            jaksot.c.oppija_oid == any_(bindparam("oids", oids, type_=ARRAY(Text))),
             jaksot.c.poistettu.is_(False),
             hoksit.c.deleted.is_(False),
         )
@@ -419,7 +419,7 @@ async def set_state(
     if jakso_ids:
         await session.execute(
             update(jaksot)
-            .where(jaksot.c.id.in_(list(jakso_ids)))
+            .where(jaksot.c.id == any_(bindparam("ids", list(jakso_ids), type_=ARRAY(BigInteger))))
             .values(tila=tila, syy=syy, rule=rule, updated_at=func.now())
         )
 

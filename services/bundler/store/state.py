@@ -12,12 +12,13 @@ the other and the later one sees the earlier.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,6 +173,7 @@ async def jaksot_of_hoksit(
 ) -> dict[int, list[StoredJaksoRow]]:
     """`jaksot_of_hoks` for many HOKS in one statement (a run judging them again), by
     HOKS id; rows locked in id order."""
+    wanted = bindparam("hoks_ids", list(hoks_ids), type_=ARRAY(BigInteger))
     rows = await session.execute(
         select(
             jaksot.c.id,
@@ -188,7 +190,7 @@ async def jaksot_of_hoksit(
             jaksot.c.niputuspvm,
             jaksot.c.poistettu,
         )
-        .where(jaksot.c.hoks_id.in_(list(hoks_ids)))
+        .where(jaksot.c.hoks_id == any_(wanted))
         .order_by(jaksot.c.id)
         .with_for_update()
     )
@@ -334,28 +336,44 @@ class TransitionRecord:
 
 
 async def add_transitions(session: AsyncSession, records: Sequence[TransitionRecord]) -> None:
+    """Many transitions in one statement from one array per column (unnested): a run
+    records one per jakso it judged or bundled, tens of thousands."""
     if not records:
         return
     await session.execute(
-        insert(jakso_transitions),
-        [
-            {
-                "jakso_id": r.jakso_id,
-                "at": r.at,
-                "from_tila": r.from_tila,
-                "from_syy": r.from_syy,
-                "to_tila": r.to_tila,
-                "to_syy": r.to_syy,
-                "rule": r.rule,
-                "changed": list(r.changed),
-                "cause": r.cause,
-                "message_id": r.message_id,
-                "applied": r.applied,
-                "loppu_muutos": r.loppu_muutos,
-            }
-            for r in records
-        ],
+        text(
+            f"INSERT INTO {jakso_transitions.fullname} (jakso_id, at, from_tila, from_syy, "
+            "to_tila, to_syy, rule, changed, cause, message_id, applied, loppu_muutos) "
+            "SELECT v.jakso_id, v.at, v.from_tila, v.from_syy, v.to_tila, v.to_syy, v.rule, "
+            "CAST(v.changed AS json), v.cause, v.message_id, v.applied, v.loppu_muutos "
+            "FROM unnest(CAST(:jakso_ids AS bigint[]), CAST(:ats AS timestamptz[]), "
+            "CAST(:from_tilat AS text[]), CAST(:from_syyt AS text[]), "
+            "CAST(:to_tilat AS text[]), CAST(:to_syyt AS text[]), CAST(:rules AS text[]), "
+            "CAST(:changed AS text[]), CAST(:causes AS text[]), CAST(:message_ids AS uuid[]), "
+            "CAST(:applied AS boolean[]), CAST(:loppu_muutokset AS text[])) WITH ORDINALITY "
+            "AS v(jakso_id, at, from_tila, from_syy, to_tila, to_syy, rule, changed, cause, "
+            "message_id, applied, loppu_muutos, n) "
+            "ORDER BY v.n"
+        ),
+        {
+            "jakso_ids": [r.jakso_id for r in records],
+            "ats": [r.at for r in records],
+            "from_tilat": [r.from_tila for r in records],
+            "from_syyt": [r.from_syy for r in records],
+            "to_tilat": [r.to_tila for r in records],
+            "to_syyt": [r.to_syy for r in records],
+            "rules": [r.rule for r in records],
+            "changed": [_json_list(r.changed) for r in records],
+            "causes": [r.cause for r in records],
+            "message_ids": [r.message_id for r in records],
+            "applied": [r.applied for r in records],
+            "loppu_muutokset": [r.loppu_muutos for r in records],
+        },
     )
+
+
+def _json_list(names: Sequence[str]) -> str:
+    return "[]" if not names else json.dumps(list(names))
 
 
 # --- Reads (api) ----------------------------------------------------------------------
