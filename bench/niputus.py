@@ -90,7 +90,7 @@ async def baseline(db: Database) -> tuple[float, int, int]:
     return elapsed, int(niput_count), int(jaksot_count)
 
 
-async def the_run(db: Database, job: str, workers: int = 2) -> tuple[float, dict[str, int]]:
+async def the_run(db: Database, job: str, workers: int = 1) -> tuple[float, dict[str, int]]:
     clock = Clock(RUN_DATE)
     bundler = Bundler(db=db, clock=clock)
     niputus = Niputus(db=db, clock=clock, bundler=bundler, outbox=outbox, workers=workers)
@@ -110,7 +110,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jaksot", type=int, default=20000)
     parser.add_argument("--rejudge", type=int, default=0, help="also time M jaksot judged E1")
-    parser.add_argument("--workers", type=int, default=2, help="koulutustoimijat side by side")
+    parser.add_argument("--workers", type=int, default=1, help="koulutustoimijat side by side")
     args = parser.parse_args()
     infra = await create_infra()
     db = Database(infra.database_url, 5, statement_timeout=600)

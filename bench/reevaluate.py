@@ -78,9 +78,10 @@ async def baseline(db: Database) -> tuple[float, int]:
     return elapsed, int(judged)
 
 
-async def the_step(db: Database) -> tuple[float, int]:
+async def the_step(db: Database, batch: int) -> tuple[float, int]:
     clock = Clock(RUN_DATE)
-    niputus = Niputus(db=db, clock=clock, bundler=Bundler(db=db, clock=clock), outbox=outbox)
+    bundler = Bundler(db=db, clock=clock)
+    niputus = Niputus(db=db, clock=clock, bundler=bundler, outbox=outbox, rejudge_batch=batch)
     started, cpu = time.perf_counter(), time.process_time()
     hoksit = await niputus.rejudge(RUN_DATE, job="tep-niputus")
     elapsed = time.perf_counter() - started
@@ -103,6 +104,7 @@ async def eligible(db: Database) -> int:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jaksot", type=int, default=100000)
+    parser.add_argument("--batch", type=int, default=500, help="HOKS per transaction")
     args = parser.parse_args()
     infra = await create_infra()
     db = Database(infra.database_url, 5, statement_timeout=3600)
@@ -114,7 +116,7 @@ async def main() -> None:
         )
         seeded = time.perf_counter() - t0
         base_s, base_jaksot = await baseline(db)
-        run_s, hoksit = await the_step(db)
+        run_s, hoksit = await the_step(db, args.batch)
         judged = await eligible(db)
         assert base_jaksot == judged == hoksit == args.jaksot, (base_jaksot, judged, hoksit)
         print(f"jaksot judged again:                {args.jaksot} (seeded in {seeded:.1f} s)")

@@ -417,7 +417,7 @@ class Niputus:
         outbox: Table,
         suffix: Callable[[], str] = _random_suffix,
         rejudge_batch: int = 500,
-        workers: int = 2,
+        workers: int = 1,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -443,7 +443,8 @@ class Niputus:
 
         async def worker() -> None:
             # Koulutustoimijat share no jakso and no bundle (N1 key), so their
-            # transactions run side by side: one's SQL while another's Python works.
+            # transactions may run side by side (one's SQL while another's Python works;
+            # on the shared 2-core machine it gained nothing, hence one by default).
             for owner in remaining:
                 async with self.db.transaction() as session:
                     counts.update(await self._bundle_tep(session, owner, run_date, cause))
@@ -762,6 +763,11 @@ def _kestot(rows: Sequence[niputus_store.KestoJakso]) -> dict[int, int]:
     return result
 
 
+#: Kesto reads neither (frozen values: one shared instance instead of two per jakso).
+_NO_OHJAAJA = Ohjaaja()
+_ANY_OSA = TutkinnonOsa("ammatillinen")
+
+
 def _kesto_jakso(
     row: niputus_store.KestoJakso, studies: dict[str, Opiskeluoikeus | None]
 ) -> OppijanJakso:
@@ -779,8 +785,8 @@ def _kesto_jakso(
         osa_aikaisuus=row.osa_aikaisuus,
         tyopaikan_nimi=None,
         tyopaikan_ytunnus=None,
-        ohjaaja=Ohjaaja(),
-        tutkinnon_osa=TutkinnonOsa("ammatillinen"),
+        ohjaaja=_NO_OHJAAJA,
+        tutkinnon_osa=_ANY_OSA,
         keskeytymisajanjaksot=tuple(
             Keskeytymisajanjakso(d(k["alku"]), d(k["loppu"]) if k.get("loppu") else None)
             for k in row.keskeytymisajanjaksot

@@ -41,7 +41,7 @@ from services.bundler.store.tables import (
     runs,
     tpk_niput,
 )
-from shared.events import JaksoPayload, OhjaajaPayload, OpiskeluoikeusChanged
+from shared.events import JaksoPayload, OpiskeluoikeusChanged
 
 ODOTTAA = "odottaa"
 ODOTTAA_NIPUTUSTA = "odottaa_niputusta"
@@ -215,11 +215,11 @@ def _payload(row: Any) -> JaksoPayload:
     return JaksoPayload.model_validate(
         {
             **row.data,
-            "ohjaaja": OhjaajaPayload(
-                nimi=row.ohjaaja_nimi,
-                sahkoposti=row.ohjaaja_sahkoposti,
-                puhelinnumero=row.ohjaaja_puhelinnumero,
-            ),
+            "ohjaaja": {
+                "nimi": row.ohjaaja_nimi,
+                "sahkoposti": row.ohjaaja_sahkoposti,
+                "puhelinnumero": row.ohjaaja_puhelinnumero,
+            },
         }
     )
 
