@@ -4,18 +4,18 @@ shape within bounded time, and readiness keeps its 2 s bound."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from services.ingest.app import create_service
 from tests.integration.ingest.conftest import ingest_settings
+from tests.support.examples import EHOKS_EXAMPLES
 from tests.support.infra import Infra
 from tests.support.services import UPSTREAM_TOKEN, Running, run_in_process
 from tests.support.tcp_proxy import TcpProxy
 
-EXAMPLE = Path(__file__).resolve().parents[4] / "shared/data/ehoks-examples/hoksit.json"
+EXAMPLE = EHOKS_EXAMPLES / "hoksit.json"
 
 
 async def _running_behind_proxy(infra: Infra) -> tuple[TcpProxy, Any]:

@@ -4,20 +4,19 @@ OIDs of any length, and the text `\\u0000`, over HTTP and the `ehoks.changes` qu
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tests.integration.ingest.conftest import stored_versions
 from tests.integration.ingest.test_queue import invalid_messages, send
+from tests.support.examples import EHOKS_EXAMPLES, KOSKI_EXAMPLES
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import Running
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-EXAMPLE = DATA / "ehoks-examples" / "hoks_yksi_tutkinnonosa.json"
-STUDY_RIGHT = DATA / "koski-examples" / "koski_api_opiskeluoikeus_1.2.246.562.15.13312692646.json"
+EXAMPLE = EHOKS_EXAMPLES / "hoks_yksi_tutkinnonosa.json"
+STUDY_RIGHT = KOSKI_EXAMPLES / "koski_api_opiskeluoikeus_1.2.246.562.15.13312692646.json"
 JSON = {"content-type": "application/json"}
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.examples import EHOKS_EXAMPLES
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import UPSTREAM_TOKEN, ServiceProcess, service_env
 
-EXAMPLE = Path(__file__).resolve().parents[4] / "shared/data/ehoks-examples/hoksit.json"
+EXAMPLE = EHOKS_EXAMPLES / "hoksit.json"
 AUTH = {"authorization": f"Bearer {UPSTREAM_TOKEN}"}
 
 
