@@ -614,11 +614,20 @@ class ArvoAdapter:
                 raise Waiting("its bundle has no link yet")
             async with lock.transaction() as session:
                 applied = await store.applied_status_bodies(session, change.nippu_id)
-            if nippu.outcome == "linked" and not _overtaken(change.message_body, applied):
-                patch = NippuPatch(tila=update.tila, voimassa_loppupvm=update.voimassa_loppupvm)
+            tila: str | None = update.tila
+            if _overtaken(change.message_body, applied) and nippu.tila is not None:
+                # The later status stays; the validity this one carries (set once, on
+                # the first send: W2, S4) still goes to Arvo.
+                tila = nippu.tila
+                if update.voimassa_loppupvm is None:
+                    tila = None
+            if nippu.outcome == "linked" and tila is not None:
+                patch = NippuPatch.model_validate(
+                    {"tila": tila, "voimassa_loppupvm": update.voimassa_loppupvm}
+                )
                 await self.arvo.patch_nippu(nippu.tunniste, patch)
                 async with lock.transaction() as session:
-                    await store.set_tila(session, nippu.nippu_id, update.tila)
+                    await store.set_tila(session, nippu.nippu_id, tila)
         elif change.kind == "patch_kesto":
             kesto = JaksoKestoChanged.model_validate(change.payload).kesto
             if jakso is None:
@@ -718,9 +727,10 @@ def _overtaken(body: bytes, applied: Sequence[bytes]) -> bool:
 
     Status updates of one bundle are decided in order (the bundler holds the bundle's row
     lock), but they reach us in any order: one that failed a first delivery comes back
-    through the retry queue after those behind it. Arriving late, an earlier status would
-    overwrite a later one (`lahetetty` after `vastattu`), so the envelope's `occurred_at`,
-    set by the bundler's outbox when it decided, orders them; an overtaken one is done
-    without a call."""
+    through the retry queue, or in a batch that committed after the next one's, after
+    those behind it. Arriving late, an earlier status would overwrite a later one
+    (`lahetetty` after `vastattu`), so the envelope's `occurred_at`, set by the bundler's
+    outbox when it decided, orders them: an overtaken status is not sent again, only the
+    validity it carries."""
     occurred = Envelope.model_validate_json(body).occurred_at
     return any(Envelope.model_validate_json(other).occurred_at > occurred for other in applied)

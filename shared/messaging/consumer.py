@@ -22,11 +22,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from prometheus_client import Counter
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,20 @@ EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 class MessageRejected(Exception):
     """The message is malformed or meaningless: retrying cannot help."""
+
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def payload_of(model: type[Payload], envelope: Envelope) -> Payload:
+    """The envelope's payload as `model`; one that fails it can never succeed and is set
+    aside at once, the error naming the fields but never their values (payloads hold
+    addresses)."""
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise MessageRejected(f"invalid {envelope.type} payload: {errors}") from exc
 
 
 # What applying one message of a batch came to: None when applied (or already applied

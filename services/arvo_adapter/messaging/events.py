@@ -8,9 +8,7 @@ at once (dead-letter queue) with an error naming the field.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.arvo_adapter.usecases import ArvoAdapter, Invalid, Received
@@ -21,24 +19,13 @@ from shared.events import (
     NippuReady,
     TpkNippuReady,
 )
-from shared.messaging.consumer import EventHandler, MessageRejected
+from shared.messaging.consumer import EventHandler, MessageRejected, payload_of
 from shared.messaging.envelope import Envelope
-
-Payload = TypeVar("Payload", bound=BaseModel)
-
-
-def _payload(model: type[Payload], envelope: Envelope) -> Payload:
-    try:
-        return model.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise MessageRejected(
-            f"invalid {envelope.type} payload: {exc.errors(include_url=False, include_input=False)}"
-        ) from exc
 
 
 def arvo_handlers(adapter: ArvoAdapter, wake: Callable[[], None]) -> dict[str, EventHandler]:
     async def on_nippu_ready(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(NippuReady, envelope)
+        payload = payload_of(NippuReady, envelope)
         try:
             await adapter.record_nippu_ready(
                 session, payload=payload, received=Received.of(envelope)
@@ -48,24 +35,24 @@ def arvo_handlers(adapter: ArvoAdapter, wake: Callable[[], None]) -> dict[str, E
         wake()
 
     async def on_tpk_nippu_ready(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(TpkNippuReady, envelope)
+        payload = payload_of(TpkNippuReady, envelope)
         await adapter.record_tpk_nippu_ready(
             session, payload=payload, received=Received.of(envelope)
         )
         wake()
 
     async def on_status_update(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(ArvoStatusUpdate, envelope)
+        payload = payload_of(ArvoStatusUpdate, envelope)
         await adapter.record_status_update(session, payload=payload, received=Received.of(envelope))
         wake()
 
     async def on_kesto_changed(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(JaksoKestoChanged, envelope)
+        payload = payload_of(JaksoKestoChanged, envelope)
         await adapter.record_kesto_changed(session, payload=payload, received=Received.of(envelope))
         wake()
 
     async def on_cancelled(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(JaksoCancelled, envelope)
+        payload = payload_of(JaksoCancelled, envelope)
         await adapter.record_cancelled(session, payload=payload, received=Received.of(envelope))
         wake()
 

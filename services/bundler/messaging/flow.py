@@ -14,10 +14,9 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bundler.messaging.state import _payload
 from services.bundler.usecases import Flow, FlowCause, UnknownNippu
 from shared.events import NippuLinked, SendStatus, SurveyStatus, TpkNippuLinked
-from shared.messaging.consumer import EventHandler, MessageRejected
+from shared.messaging.consumer import EventHandler, MessageRejected, payload_of
 from shared.messaging.envelope import Envelope
 
 Payload = TypeVar("Payload", bound=BaseModel)
@@ -28,7 +27,7 @@ def _handler(
     apply: Callable[[AsyncSession, Payload, FlowCause], Awaitable[None]],
 ) -> EventHandler:
     async def handle(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(model, envelope)
+        payload = payload_of(model, envelope)
         try:
             await apply(session, payload, FlowCause(envelope.type, envelope.message_id))
         except UnknownNippu as exc:

@@ -8,43 +8,29 @@ does not match its model can never succeed and is set aside at once.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bundler.usecases import Bundler, Cause
 from shared.events import HoksChanged, HoksDeleted, OpiskeluoikeusChanged
-from shared.messaging.consumer import EventHandler, MessageRejected
+from shared.messaging.consumer import EventHandler, payload_of
 from shared.messaging.envelope import Envelope
-
-Payload = TypeVar("Payload", bound=BaseModel)
-
-
-def _payload(model: type[Payload], envelope: Envelope) -> Payload:
-    try:
-        return model.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise MessageRejected(
-            f"invalid {envelope.type} payload: {exc.errors(include_url=False, include_input=False)}"
-        ) from exc
 
 
 def state_handlers(bundler: Bundler) -> dict[str, EventHandler]:
     """The handlers of `hoks.changed`, `hoks.deleted` and `opiskeluoikeus.changed`."""
 
     async def on_hoks_changed(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(HoksChanged, envelope)
+        payload = payload_of(HoksChanged, envelope)
         cause = Cause(envelope.type, payload.version, envelope.message_id)
         await bundler.apply_hoks_changed(session, payload=payload, cause=cause)
 
     async def on_hoks_deleted(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(HoksDeleted, envelope)
+        payload = payload_of(HoksDeleted, envelope)
         cause = Cause(envelope.type, payload.version, envelope.message_id)
         await bundler.apply_hoks_deleted(session, payload=payload, cause=cause)
 
     async def on_opiskeluoikeus_changed(session: AsyncSession, envelope: Envelope) -> None:
-        payload = _payload(OpiskeluoikeusChanged, envelope)
+        payload = payload_of(OpiskeluoikeusChanged, envelope)
         cause = Cause(envelope.type, payload.version, envelope.message_id)
         await bundler.apply_opiskeluoikeus_changed(session, payload=payload, cause=cause)
 
