@@ -40,7 +40,6 @@ from services.bundler.domain.jakso import (
     TutkinnonOsa,
 )
 from services.bundler.domain.kesto import OppijanJakso, kesto
-from services.bundler.domain.kesto import kesto as kesto_of
 from services.bundler.domain.niputus import NiputusCandidate, candidate, nippu_jakso, niputa
 from services.bundler.domain.retention import Cutoff, keeps_removed, without_instructor
 from services.bundler.domain.tpk import TPK_TILAT, TpkCandidate, niputa_tpk, tpk_kausi_for_run
@@ -997,10 +996,6 @@ class Flow:
         self.db = db
         self.clock = clock
 
-    @classmethod
-    def of(cls, service: Service) -> Flow:
-        return cls(db=service.db, clock=service.clock)
-
     # --- nippu.linked, tpk_nippu.linked -------------------------------------------------
 
     async def apply_nippu_linked(
@@ -1401,7 +1396,7 @@ class Flow:
         if not bundled:
             return
         by_id = {r.id: from_events.jakso(r.hoks_id, r.payload).id for r in rows}
-        computed = kesto_of(
+        computed = kesto(
             [
                 OppijanJakso(
                     from_events.jakso(r.hoks_id, r.payload),

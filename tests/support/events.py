@@ -1,16 +1,51 @@
-"""Watching what services publish: an exclusive queue bound to every routing key."""
+"""Publishing events as a producer's outbox relay does, and watching what services
+publish: an exclusive queue bound to every routing key."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import BaseModel
 
+from shared.messaging.envelope import Envelope
 from shared.messaging.topology import declare_exchanges
+
+
+async def publish(
+    channel: AbstractChannel,
+    payload: BaseModel,
+    *,
+    message_id: uuid.UUID | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> uuid.UUID:
+    """Publish an event as a producer's outbox relay does (persistent, confirmed);
+    `occurred_at` stands for when the producer decided it (default: now)."""
+    event_type: str = payload.TYPE  # type: ignore[attr-defined]
+    envelope = Envelope(
+        type=event_type,
+        correlation_id=f"test-{uuid.uuid4().hex[:8]}",
+        payload=payload.model_dump(mode="json"),
+        **({"message_id": message_id} if message_id else {}),
+        **({"occurred_at": occurred_at} if occurred_at else {}),
+    )
+    events, _ = await declare_exchanges(channel)
+    await events.publish(
+        aio_pika.Message(
+            envelope.model_dump_json().encode(),
+            message_id=str(envelope.message_id),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        ),
+        routing_key=event_type,
+    )
+    return envelope.message_id
 
 
 class EventCapture:

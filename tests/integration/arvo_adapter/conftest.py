@@ -25,10 +25,10 @@ from services.arvo_adapter.store.tables import niput
 from services.arvo_adapter.usecases import ArvoAdapter
 from shared.db import Database
 from shared.events import NippuJaksoPayload, NippuReady
-from shared.messaging.envelope import Envelope
-from shared.messaging.topology import ARVO_ADAPTER_EVENTS, declare_exchanges, declare_queue
+from shared.messaging.topology import ARVO_ADAPTER_EVENTS, declare_queue
 from tests.fakes import arvo
 from tests.fakes.server import serve
+from tests.support.events import publish as publish_event
 from tests.support.infra import Infra
 from tests.support.services import READER_TOKEN, Running, run_in_process
 
@@ -180,26 +180,10 @@ async def publish(
     *payloads: BaseModel,
     occurred_at: dt.datetime | None = None,
 ) -> None:
-    """Publish events as the bundler's outbox relay does (persistent, confirmed);
-    `occurred_at` stands for when the bundler decided them (default: now)."""
-    events, _ = await declare_exchanges(channel)
+    """Publish events in order as the bundler's outbox relay does (persistent,
+    confirmed); `occurred_at` stands for when the bundler decided them (default: now)."""
     for payload in payloads:
-        event_type: str = payload.TYPE  # type: ignore[attr-defined]
-        envelope = Envelope(
-            type=event_type,
-            correlation_id=f"test-{uuid.uuid4().hex[:8]}",
-            payload=payload.model_dump(mode="json"),
-            **({"occurred_at": occurred_at} if occurred_at else {}),
-        )
-        await events.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.message_id),
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event_type,
-        )
+        await publish_event(channel, payload, occurred_at=occurred_at)
 
 
 KOULUTUSTOIMIJA = "1.2.246.562.10.10000000001"

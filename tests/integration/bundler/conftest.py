@@ -39,8 +39,7 @@ from shared.events import (
     SuoritusPayload,
     TutkinnonOsaPayload,
 )
-from shared.messaging.envelope import Envelope
-from shared.messaging.topology import declare_exchanges
+from tests.support.events import publish as publish
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import (
@@ -205,33 +204,6 @@ class Student:
             "suoritukset": [SuoritusPayload(tyyppi=suoritustyyppi, tutkinto="351301")],
         }
         return OpiskeluoikeusChanged.model_validate({**values, **changes})
-
-
-async def publish(
-    channel: aio_pika.abc.AbstractChannel,
-    payload: BaseModel,
-    *,
-    message_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Publish an event as the ingest's outbox relay does (persistent, confirmed)."""
-    event_type: str = payload.TYPE  # type: ignore[attr-defined]
-    envelope = Envelope(
-        type=event_type,
-        correlation_id=f"test-{uuid.uuid4().hex[:8]}",
-        payload=payload.model_dump(mode="json"),
-        **({"message_id": message_id} if message_id else {}),
-    )
-    events, _ = await declare_exchanges(channel)
-    await events.publish(
-        aio_pika.Message(
-            envelope.model_dump_json().encode(),
-            message_id=str(envelope.message_id),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        ),
-        routing_key=event_type,
-    )
-    return envelope.message_id
 
 
 async def wait_seen(bundler: Running, *message_ids: uuid.UUID) -> None:

@@ -19,17 +19,16 @@ import pytest_asyncio
 import trustme
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from services.sender.app import create_service
 from services.sender.settings import SenderSettings, StartTls
 from shared.auth import hash_token
 from shared.events import SendRequested
-from shared.messaging.envelope import Envelope
-from shared.messaging.topology import declare_exchanges
 from tests.fakes import sms
 from tests.fakes.server import serve
 from tests.fakes.smtp import FakeSmtp
+from tests.support.events import publish as publish
 from tests.support.infra import Infra
 from tests.support.polling import eventually
 from tests.support.services import ADMIN_TOKEN, READER_TOKEN, Running, run_in_process
@@ -259,33 +258,6 @@ def send_request(
         sahkoposti=email,
         puhelinnumero=phone,
     )
-
-
-async def publish(
-    channel: aio_pika.abc.AbstractChannel,
-    payload: BaseModel,
-    *,
-    message_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Publish an event as the bundler's outbox relay does (persistent, confirmed)."""
-    event_type: str = payload.TYPE  # type: ignore[attr-defined]
-    envelope = Envelope(
-        type=event_type,
-        correlation_id=f"test-{uuid.uuid4().hex[:8]}",
-        payload=payload.model_dump(mode="json"),
-        **({"message_id": message_id} if message_id else {}),
-    )
-    events, _ = await declare_exchanges(channel)
-    await events.publish(
-        aio_pika.Message(
-            envelope.model_dump_json().encode(),
-            message_id=str(envelope.message_id),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        ),
-        routing_key=event_type,
-    )
-    return envelope.message_id
 
 
 def unique_address(prefix: str = "ohjaaja") -> str:
